@@ -1,0 +1,1 @@
+"""Export backbones as SavedModels and reload them."""

@@ -1,0 +1,179 @@
+"""The base class every pretraining method derives from."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.utils import check_images
+
+
+def encoder_feature_dim(encoder, argument="encoder"):
+    """Return the feature size D of an encoder mapping images to (N, D).
+
+    Raises a ValueError naming `argument` when `encoder` is not a built Keras
+    model with a single rank-2 output.
+    """
+    if not isinstance(encoder, keras.Model):
+        raise TypeError(
+            f"`{argument}` must be a keras.Model mapping images to a feature "
+            f"vector, got {type(encoder).__name__}."
+        )
+    try:
+        output_shape = encoder.output_shape
+    except (AttributeError, ValueError):
+        output_shape = None
+    if output_shape is None or isinstance(output_shape, list):
+        raise ValueError(
+            f"`{argument}` must have a single known output of shape (batch, "
+            f"features); got output shape {output_shape!r}. Build the model "
+            "with a fixed input shape (e.g. keras_ssl.backbones.ResNet18("
+            "input_shape=(32, 32, 3)))."
+        )
+    if len(output_shape) != 2 or output_shape[-1] is None:
+        raise ValueError(
+            f"`{argument}` must output a feature vector of shape (batch, "
+            f"features), got output shape {tuple(output_shape)}. Add a "
+            "pooling layer (e.g. GlobalAveragePooling2D) at the end of the "
+            "encoder."
+        )
+    return int(output_shape[-1])
+
+
+class SSLMethod(keras.Model):
+    """Base class of keras_ssl's pretraining methods.
+
+    A method wraps an `encoder` (a `keras.Model` mapping images to feature
+    vectors) and overrides `train_step` to optimise a pretext task. Subclasses
+    implement `compute_ssl_loss(images, training)` returning a scalar loss and
+    a dict of extra metric values; this class supplies the training loop body
+    shared by all methods:
+
+    * images are validated (rank 4, uint8 or float in [0, 255]) and cast to
+      float32 before the pretext task sees them;
+    * the loss is divided by the number of replicas so that gradients summed
+      across replicas under `tf.distribute` give the global-batch mean;
+    * mixed-precision loss scaling goes through `optimizer.scale_loss`;
+    * a non-finite loss stops training before the update is applied, with an
+      error that names the optimizer step;
+    * `compile(optimizer="auto")` picks the method's documented default
+      optimizer (`default_optimizer`).
+
+    `call(images)` returns the encoder's features, so `model.predict(x)`
+    gives embeddings and a `.keras` round trip can be checked on outputs.
+    """
+
+    def __init__(self, encoder, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_dim = encoder_feature_dim(encoder)
+        self.encoder = encoder
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+
+    # Optimizer --------------------------------------------------------------
+
+    def default_optimizer(self):
+        """The optimizer `compile(optimizer="auto")` uses: AdamW, lr 1e-3."""
+        return keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4)
+
+    def compile(self, optimizer="auto", **kwargs):
+        """Configure the method for training.
+
+        Args:
+            optimizer: a `keras.optimizers.Optimizer`, an optimizer name, or
+                `"auto"` for the method's default (see `default_optimizer`).
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
+                `steps_per_execution`). A `loss` is not accepted: the pretext
+                loss is part of the method.
+        """
+        if "loss" in kwargs and kwargs["loss"] is not None:
+            raise ValueError(
+                f"{type(self).__name__} computes its own pretext loss; do not "
+                f"pass `loss` to compile (got {kwargs['loss']!r})."
+            )
+        if isinstance(optimizer, str) and optimizer == "auto":
+            optimizer = self.default_optimizer()
+        kwargs.setdefault("jit_compile", False)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    # Forward ----------------------------------------------------------------
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs, training=training)
+
+    # Training ---------------------------------------------------------------
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker] + list(self.extra_metrics())
+
+    def extra_metrics(self):
+        """Metric objects (besides the loss) reset at each epoch."""
+        return []
+
+    def prepare_images(self, data, argument="x"):
+        """Extract images from `fit` data and cast them to float32."""
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(images, dict):
+            raise TypeError(
+                f"{type(self).__name__} expects `{argument}` to be a batch of "
+                "images, got a dict."
+            )
+        check_images(images, name=argument)
+        return tf.cast(images, "float32")
+
+    def compute_ssl_loss(self, images, training=True):
+        """Return `(loss, logs)` for a batch of float32 images in [0, 255]."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement compute_ssl_loss()."
+        )
+
+    def train_step(self, data):
+        images = self.prepare_images(data)
+        with tf.GradientTape() as tape:
+            loss, logs = self.compute_ssl_loss(images, training=True)
+            loss = tf.cast(loss, "float32")
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled = self.optimizer.scale_loss(loss / replicas)
+        check = tf.debugging.Assert(
+            tf.math.is_finite(loss),
+            [
+                f"{type(self).__name__}: non-finite loss at optimizer step",
+                self.optimizer.iterations,
+                "(0-based); training stopped before this update was applied.",
+                "Loss:",
+                loss,
+            ],
+        )
+        with tf.control_dependencies([check]):
+            gradients = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply(gradients, self.trainable_variables)
+        self.loss_tracker.update_state(loss)
+        return self.compile_logs(logs)
+
+    def test_step(self, data):
+        images = self.prepare_images(data)
+        loss, logs = self.compute_ssl_loss(images, training=False)
+        self.loss_tracker.update_state(loss)
+        return self.compile_logs(logs)
+
+    def compile_logs(self, logs):
+        result = {"loss": self.loss_tracker.result()}
+        for metric in self.extra_metrics():
+            result[metric.name] = metric.result()
+        result.update(logs or {})
+        return result
+
+    # Serialization ----------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"encoder": keras.saving.serialize_keras_object(self.encoder)}
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(
+            config["encoder"]
+        )
+        return cls(**config)

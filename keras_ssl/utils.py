@@ -1,0 +1,72 @@
+"""Small shared helpers: argument checks with clear errors."""
+
+import numpy as np
+import tensorflow as tf
+
+FLOAT_OR_UINT8 = ("uint8", "float16", "bfloat16", "float32", "float64")
+
+
+def check_choice(name, value, choices):
+    """Raise a ValueError naming `name` if `value` is not one of `choices`."""
+    if value not in choices:
+        raise ValueError(
+            f"Unknown {name} {value!r}. Expected one of: "
+            + ", ".join(repr(c) for c in choices)
+            + "."
+        )
+    return value
+
+
+def check_fraction(name, value, low_open=True, high_open=True):
+    """Check that `value` lies in (0, 1) (or with closed ends)."""
+    ok_low = value > 0 if low_open else value >= 0
+    ok_high = value < 1 if high_open else value <= 1
+    if not (ok_low and ok_high):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise ValueError(f"`{name}` must lie in {lo}0, 1{hi}, got {value!r}.")
+    return float(value)
+
+
+def check_images(images, name="images", allow_unknown_rank=False):
+    """Validate a batch of images: rank 4 (N, H, W, C), uint8 or float dtype.
+
+    Works on numpy arrays, tensors and symbolic tensors (shape checks use the
+    static shape). Returns nothing; raises ValueError/TypeError with a message
+    that names the argument and what was expected.
+    """
+    shape = getattr(images, "shape", None)
+    dtype = getattr(images, "dtype", None)
+    if shape is None or dtype is None:
+        raise TypeError(
+            f"`{name}` must be an array or tensor of shape (batch, height, "
+            f"width, channels), got an object of type {type(images).__name__}."
+        )
+    rank = len(shape) if shape is not None and shape != () else 0
+    if isinstance(shape, tf.TensorShape) and shape.rank is None:
+        if allow_unknown_rank:
+            return
+        rank = None
+    if rank != 4:
+        hint = ""
+        if rank == 3:
+            hint = (
+                " For a single grayscale batch of shape (N, H, W), add a channel "
+                "axis: images[..., None]."
+            )
+        raise ValueError(
+            f"`{name}` must have rank 4 (batch, height, width, channels), got "
+            f"shape {tuple(shape) if rank is not None else 'unknown'}.{hint}"
+        )
+    dtype_name = tf.as_dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if dtype_name not in FLOAT_OR_UINT8:
+        raise TypeError(
+            f"`{name}` must be uint8 (0-255) or float (values in [0, 255]), "
+            f"got dtype {dtype_name}."
+        )
+
+
+def check_not_empty(name, array):
+    """Raise if `array` has no samples."""
+    if len(array) == 0:
+        raise ValueError(f"`{name}` is empty: expected at least one sample.")
