@@ -1,0 +1,157 @@
+"""SimCLR: contrastive learning of visual representations."""
+
+import keras
+import tensorflow as tf
+
+from keras_ssl.layers.simclr_projection_head import SimCLRProjectionHead
+from keras_ssl.losses.nt_xent import nt_xent
+from keras_ssl.methods.ssl_method import SSLMethod
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class SimCLR(SSLMethod):
+    """SimCLR pretraining (Chen et al. 2020, "A Simple Framework for
+    Contrastive Learning of Visual Representations").
+
+    Each batch is augmented twice; the encoder and a projection head map
+    both views to embeddings, and the NT-Xent loss pulls the two views of
+    each image together and pushes the other images of the batch away.
+
+    `fit` takes unlabeled images only: a numpy array or a `tf.data.Dataset`
+    of batches, uint8 or float in [0, 255], shape (N, H, W, C). Labels, if
+    present, are ignored. Augmentation runs inside `train_step`.
+
+    Args:
+        encoder: a `keras.Model` mapping images to (N, D) features, e.g.
+            `keras_ssl.backbones.ResNet18(input_shape=(32, 32, 3))`.
+        augmenter: the view-generating layer. Default:
+            `keras_ssl.layers.SimCLRAugmenter.for_input_shape(...)` fitted to
+            the encoder's input shape.
+        projection_dim: output size of the projection head.
+        projection_hidden_dim: hidden width of the head; default: the
+            encoder's feature size.
+        projection_layers: number of Dense layers in the head.
+        temperature: NT-Xent temperature.
+        gather_across_replicas: under `tf.distribute`, use the negatives of
+            the whole global batch (as the official SimCLR code does).
+        seed: seed of the default augmenter.
+
+    Metrics: `loss` and `contrastive_accuracy` (how often a view's nearest
+    candidate among the other 2N - 1 views is its partner).
+
+    `compile(optimizer="auto")` uses AdamW (learning rate 1e-3, weight decay
+    1e-4), a good default for the small batches of a single machine; LARS
+    with a large batch is what the paper used on TPUs.
+
+    Example:
+
+    >>> import numpy as np, keras_ssl
+    >>> encoder = keras_ssl.backbones.ConvNet(input_shape=(16, 16, 1), filters=(8, 16))
+    >>> model = keras_ssl.methods.SimCLR(encoder, projection_dim=16, seed=0)
+    >>> model.compile(optimizer="auto")
+    >>> x = np.random.default_rng(0).integers(0, 255, (32, 16, 16, 1)).astype("uint8")
+    >>> history = model.fit(x, batch_size=16, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['contrastive_accuracy', 'loss']
+    """
+
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_dim=128,
+        projection_hidden_dim=None,
+        projection_layers=2,
+        temperature=0.1,
+        gather_across_replicas=True,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(encoder, **kwargs)
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
+        # === Layers ===
+        if augmenter is None:
+            from keras_ssl.layers import SimCLRAugmenter
+
+            augmenter = SimCLRAugmenter.for_input_shape(
+                tuple(encoder.input_shape[1:]), seed=seed
+            )
+        self.augmenter = augmenter
+        hidden = projection_hidden_dim or self.feature_dim
+        self.projection_head = SimCLRProjectionHead(
+            output_dim=projection_dim,
+            hidden_dim=hidden,
+            num_layers=projection_layers,
+            name="projection_head",
+        )
+        self.projection_head.build((None, self.feature_dim))
+        self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
+
+        # === Config ===
+        self.projection_dim = projection_dim
+        self.projection_hidden_dim = projection_hidden_dim
+        self.projection_layers = projection_layers
+        self.temperature = temperature
+        self.gather_across_replicas = gather_across_replicas
+        self.seed = seed
+
+    def extra_metrics(self):
+        return [self.accuracy_tracker]
+
+    def compute_ssl_loss(self, images, training=True):
+        static_batch = images.shape[0]
+        if static_batch is not None and static_batch < 2:
+            raise ValueError(
+                "SimCLR needs at least 2 images per batch for negatives, got a "
+                f"batch of {static_batch}. Use batch_size >= 2."
+            )
+        check = tf.debugging.assert_greater_equal(
+            tf.shape(images)[0],
+            2,
+            message=(
+                "SimCLR needs at least 2 images per batch for negatives; got a "
+                "batch of 1. Use batch_size >= 2, or drop_remainder=True."
+            ),
+        )
+        with tf.control_dependencies([check]):
+            view_a = self.augmenter(images, training=True)
+            view_b = self.augmenter(images, training=True)
+        z_a = self.projection_head(
+            self.encoder(view_a, training=training), training=training
+        )
+        z_b = self.projection_head(
+            self.encoder(view_b, training=training), training=training
+        )
+        loss, accuracy = nt_xent(
+            z_a,
+            z_b,
+            temperature=self.temperature,
+            gather_across_replicas=self.gather_across_replicas,
+        )
+        self.accuracy_tracker.update_state(accuracy)
+        return tf.reduce_mean(loss), {}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "augmenter": keras.saving.serialize_keras_object(self.augmenter),
+                "projection_dim": self.projection_dim,
+                "projection_hidden_dim": self.projection_hidden_dim,
+                "projection_layers": self.projection_layers,
+                "temperature": self.temperature,
+                "gather_across_replicas": self.gather_across_replicas,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("augmenter") is not None:
+            config["augmenter"] = keras.saving.deserialize_keras_object(
+                config["augmenter"]
+            )
+        return super().from_config(config)

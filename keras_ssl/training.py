@@ -1,0 +1,304 @@
+"""End-to-end runs: pretrain a method into a run folder, probe, export.
+
+These functions are what the `keras-ssl` command calls; they are public so
+that scripts and notebooks can run the same pipeline. Every run writes one
+folder:
+
+```
+RUN_DIR/
+  config.json        every setting of the run
+  history.json       per-epoch metrics (metric name -> list)
+  logs/              TensorBoard event files
+  checkpoints/       backup for resuming an interrupted run
+  model.keras        the trained method (encoder, heads, augmenter)
+  encoder/           SavedModel export of the encoder (serving_default)
+  results.json       evaluation results, when probed
+  *.png              plots
+```
+"""
+
+import json
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_ssl import backbones as backbones_lib
+from keras_ssl import datasets as datasets_lib
+from keras_ssl.utils import check_choice
+
+METHODS = ("simclr",)
+
+# Per-method defaults; anything passed explicitly wins.
+METHOD_DEFAULTS = {
+    "simclr": {"batch_size": 256, "learning_rate": 1e-3},
+}
+
+
+def available_methods():
+    """Names accepted by `build_method` and `keras-ssl pretrain --method`."""
+    return list(METHODS)
+
+
+def build_method(name, encoder, seed=None, **kwargs):
+    """Create the pretraining method `name` around `encoder`."""
+    from keras_ssl import methods
+
+    check_choice("method", name, available_methods())
+    if name == "simclr":
+        return methods.SimCLR(encoder, seed=seed, **kwargs)
+    raise AssertionError(name)  # unreachable: check_choice covers the names
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    return str(value)
+
+
+def write_json(path, payload):
+    """Write JSON atomically (temporary file, then rename)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(payload, f, indent=2, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class HistoryWriter(keras.callbacks.Callback):
+    """Append each epoch's logs to `history.json` (metric -> list)."""
+
+    def __init__(self, path, history=None):
+        super().__init__()
+        self.path = path
+        self.history = history or {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.history.setdefault("epoch_end_time", []).append(time.time())
+        write_json(self.path, self.history)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training once `minutes` of wall-clock time have been spent.
+
+    Checked after every batch, so the run ends mid-epoch when the budget is
+    over; the epoch count reached is in the history.
+    """
+
+    def __init__(self, minutes):
+        super().__init__()
+        self.seconds = float(minutes) * 60.0
+        self.start = None
+        self.stopped_early = False
+
+    def on_train_begin(self, logs=None):
+        self.start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.time() - self.start > self.seconds:
+            self.stopped_early = True
+            self.model.stop_training = True
+
+
+def load_images(dataset, data_dir=None, limit=None, seed=0):
+    """Load a named dataset; optionally keep `limit` training images."""
+    (x_train, y_train), (x_test, y_test) = datasets_lib.load(
+        dataset, data_dir=data_dir
+    )
+    if limit is not None and limit < len(x_train):
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(x_train), size=int(limit), replace=False))
+        x_train, y_train = x_train[keep], y_train[keep]
+    return (x_train, y_train), (x_test, y_test)
+
+
+def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
+    """Build a backbone by name for images of `input_shape`."""
+    if width_multiplier is not None and backbone.startswith("resnet"):
+        kwargs["width_multiplier"] = width_multiplier
+    return backbones_lib.get(backbone, input_shape=tuple(input_shape), **kwargs)
+
+
+def pretrain(
+    out,
+    method="simclr",
+    dataset="digits",
+    backbone="resnet18",
+    epochs=10,
+    batch_size=None,
+    learning_rate=None,
+    width_multiplier=0.25,
+    seed=0,
+    limit=None,
+    data_dir=None,
+    budget_minutes=None,
+    method_kwargs=None,
+    verbose="auto",
+    export=True,
+    overwrite=False,
+):
+    """Pretrain `method` on `dataset` and write everything to folder `out`.
+
+    Returns a dict with the run folder, the trained method and the data.
+    Arguments are validated before any data is loaded or model built.
+    """
+    check_choice("method", method, available_methods())
+    check_choice("dataset", dataset, datasets_lib.available())
+    check_choice("backbone", backbone, backbones_lib.available())
+    defaults = METHOD_DEFAULTS.get(method, {})
+    batch_size = int(batch_size or defaults.get("batch_size", 128))
+    learning_rate = float(learning_rate or defaults.get("learning_rate", 1e-3))
+    if int(epochs) < 1:
+        raise ValueError(f"`epochs` must be >= 1, got {epochs!r}.")
+    if batch_size < 2:
+        raise ValueError(
+            f"`batch_size` must be >= 2 for self-supervised methods, got {batch_size}."
+        )
+    if os.path.exists(os.path.join(out, "model.keras")) and not overwrite:
+        raise FileExistsError(
+            f"`out` {out!r} already holds a finished run (model.keras). "
+            "Choose another folder or pass overwrite=True (--overwrite)."
+        )
+    os.makedirs(out, exist_ok=True)
+    config = {
+        "method": method,
+        "dataset": dataset,
+        "backbone": backbone,
+        "epochs": int(epochs),
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "width_multiplier": width_multiplier,
+        "seed": seed,
+        "limit": limit,
+        "budget_minutes": budget_minutes,
+        "method_kwargs": method_kwargs or {},
+        "keras_version": keras.__version__,
+    }
+    write_json(os.path.join(out, "config.json"), config)
+
+    keras.utils.set_random_seed(seed)
+    (x_train, y_train), (x_test, y_test) = load_images(
+        dataset, data_dir=data_dir, limit=limit, seed=seed
+    )
+    encoder = build_encoder(backbone, x_train.shape[1:], width_multiplier)
+    model = build_method(method, encoder, seed=seed, **(method_kwargs or {}))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=keras.optimizers.schedules.CosineDecay(
+                learning_rate,
+                decay_steps=max(1, int(epochs) * (len(x_train) // batch_size)),
+                alpha=0.05,
+            ),
+            weight_decay=1e-4,
+        )
+    )
+    train_ds = datasets_lib.make_dataset(
+        x_train, batch_size=batch_size, shuffle=True, drop_remainder=True, seed=seed
+    )
+    history_writer = HistoryWriter(os.path.join(out, "history.json"))
+    callbacks = [
+        history_writer,
+        keras.callbacks.TensorBoard(os.path.join(out, "logs"), update_freq="epoch"),
+        keras.callbacks.BackupAndRestore(os.path.join(out, "checkpoints")),
+    ]
+    budget = None
+    if budget_minutes:
+        budget = TimeBudget(budget_minutes)
+        callbacks.append(budget)
+    start = time.time()
+    model.fit(train_ds, epochs=int(epochs), callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - start
+    model.save(os.path.join(out, "model.keras"))
+    summary = {
+        "pretrain_seconds": seconds,
+        "epochs_completed": len(history_writer.history.get("loss", [])),
+        "stopped_by_budget": bool(budget and budget.stopped_early),
+        "final_loss": history_writer.history.get("loss", [float("nan")])[-1],
+        "num_train_images": int(len(x_train)),
+    }
+    write_json(os.path.join(out, "pretrain.json"), summary)
+    if export:
+        from keras_ssl.export import export_backbone
+
+        export_backbone(model.encoder, os.path.join(out, "encoder"), overwrite=True)
+    return {
+        "run_dir": out,
+        "model": model,
+        "config": config,
+        "summary": summary,
+        "data": ((x_train, y_train), (x_test, y_test)),
+    }
+
+
+def load_run_encoder(run_dir):
+    """The trained encoder of a run folder (from its model.keras)."""
+    path = os.path.join(run_dir, "model.keras")
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"`run` {run_dir!r} has no model.keras: it is not a finished "
+            "keras-ssl pretraining run."
+        )
+    return keras.saving.load_model(path).encoder
+
+
+def probe(
+    encoder,
+    dataset,
+    fractions=(0.01, 1.0),
+    seed=0,
+    data_dir=None,
+    data=None,
+    knn=True,
+):
+    """Linear probe (and kNN) accuracy of `encoder` for each label fraction.
+
+    Returns {"linear_probe@1%": acc, ..., "knn@100%": acc}.
+    """
+    from keras_ssl import evaluation
+
+    if data is None:
+        data = datasets_lib.load(dataset, data_dir=data_dir)
+    (x_train, y_train), (x_test, y_test) = data
+    features_train = evaluation.extract_features(encoder, x_train)
+    features_test = evaluation.extract_features(encoder, x_test)
+    results = {}
+    for fraction in fractions:
+        label = f"{fraction * 100:g}%"
+        if fraction >= 1.0:
+            idx = np.arange(len(x_train))
+        else:
+            idx = _subset_indices(y_train, fraction, seed)
+        results[f"linear_probe@{label}"] = evaluation.linear_probe(
+            None,
+            (features_train[idx], y_train[idx]),
+            (features_test, y_test),
+            precomputed=True,
+        )
+        if knn:
+            results[f"knn@{label}"] = evaluation.knn_accuracy(
+                None,
+                (features_train[idx], y_train[idx]),
+                (features_test, y_test),
+                precomputed=True,
+            )
+    return results
+
+
+def _subset_indices(y, fraction, seed):
+    """Indices of a class-stratified label subset (as datasets.label_subset)."""
+    chosen, _ = datasets_lib.label_subset(
+        np.arange(len(y)), y, fraction=fraction, seed=seed
+    )
+    return np.asarray(chosen)
