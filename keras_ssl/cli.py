@@ -100,6 +100,20 @@ def build_parser():
     )
     _add_pretrain_arguments(p, epochs_default=40)
     p.add_argument("--out", default=os.path.join("runs", "demo"))
+
+    p = sub.add_parser("zoo", help="list and run the recipes under models/")
+    zoo_sub = p.add_subparsers(dest="zoo_command", required=True)
+    zoo_sub.add_parser("list", help="recipes and their headline numbers")
+    z = zoo_sub.add_parser("run", help="run a recipe end to end")
+    z.add_argument("name")
+    z.add_argument(
+        "--budget-minutes", type=float, default=None,
+        help="pretraining time budget (default: the recipe's); results of a "
+        "run with another budget are written to --out only",
+    )
+    z.add_argument("--out", default=None, help="run folder (default runs/zoo/NAME)")
+    z = zoo_sub.add_parser("card", help="regenerate a model card from its results.json")
+    z.add_argument("name")
     return parser
 
 
@@ -231,11 +245,39 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_zoo(args):
+    import os as _os
+
+    from keras_ssl import training, zoo
+
+    if args.zoo_command == "list":
+        rows = []
+        for name in zoo.list_recipes():
+            path = _os.path.join(zoo.default_zoo_dir(), name, "results.json")
+            results = training.read_json(path) if _os.path.exists(path) else None
+            rows.append((name, zoo.headline(results)))
+        if not rows:
+            print("No recipes found.")
+            return 0
+        _print_table(rows, ("recipe", "results (test accuracy)"))
+        return 0
+    if args.zoo_command == "card":
+        zoo.load_recipe(args.name)
+        zoo.render_card(args.name)
+        print(f"Regenerated models/{args.name}/README.md")
+        return 0
+    results = zoo.run_recipe(args.name, out_dir=args.out, budget_minutes=args.budget_minutes)
+    print(zoo.results_table(results))
+    print(f"Total {results['total_seconds'] / 60:.1f} min.")
+    return 0
+
+
 COMMANDS = {
     "pretrain": cmd_pretrain,
     "probe": cmd_probe,
     "export": cmd_export,
     "demo": cmd_demo,
+    "zoo": cmd_zoo,
 }
 
 

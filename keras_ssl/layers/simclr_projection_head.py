@@ -16,6 +16,9 @@ class SimCLRProjectionHead(keras.layers.Layer):
         output_dim: size of the projection (the loss's embedding).
         hidden_dim: width of the hidden layers.
         num_layers: number of Dense layers, at least 1.
+        synchronized: synchronize batch-norm statistics across replicas
+            under `tf.distribute` (the global batch's statistics, as in the
+            paper's TPU training).
 
     Example:
 
@@ -25,7 +28,9 @@ class SimCLRProjectionHead(keras.layers.Layer):
     (4, 16)
     """
 
-    def __init__(self, output_dim=128, hidden_dim=512, num_layers=2, **kwargs):
+    def __init__(
+        self, output_dim=128, hidden_dim=512, num_layers=2, synchronized=False, **kwargs
+    ):
         super().__init__(**kwargs)
         if int(num_layers) < 1:
             raise ValueError(f"`num_layers` must be >= 1, got {num_layers!r}.")
@@ -37,6 +42,7 @@ class SimCLRProjectionHead(keras.layers.Layer):
         self.output_dim = int(output_dim)
         self.hidden_dim = int(hidden_dim)
         self.num_layers = int(num_layers)
+        self.synchronized = bool(synchronized)
         self.blocks = []
         for i in range(self.num_layers):
             last = i == self.num_layers - 1
@@ -50,6 +56,7 @@ class SimCLRProjectionHead(keras.layers.Layer):
                     scale=not last,
                     momentum=0.9,
                     epsilon=1e-5,
+                    synchronized=self.synchronized,
                     name=f"batch_norm_{i}",
                 )
             )
@@ -82,6 +89,7 @@ class SimCLRProjectionHead(keras.layers.Layer):
                 "output_dim": self.output_dim,
                 "hidden_dim": self.hidden_dim,
                 "num_layers": self.num_layers,
+                "synchronized": self.synchronized,
             }
         )
         return config

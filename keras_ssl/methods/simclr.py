@@ -34,6 +34,9 @@ class SimCLR(SSLMethod):
         temperature: NT-Xent temperature.
         gather_across_replicas: under `tf.distribute`, use the negatives of
             the whole global batch (as the official SimCLR code does).
+        synchronized: synchronize the projection head's batch norm across
+            replicas (pass `synchronized=True` to the backbone too, for
+            its own batch norm).
         seed: seed of the default augmenter.
 
     Metrics: `loss` and `contrastive_accuracy` (how often a view's nearest
@@ -64,6 +67,7 @@ class SimCLR(SSLMethod):
         projection_layers=2,
         temperature=0.1,
         gather_across_replicas=True,
+        synchronized=False,
         seed=None,
         **kwargs,
     ):
@@ -83,6 +87,7 @@ class SimCLR(SSLMethod):
             output_dim=projection_dim,
             hidden_dim=hidden,
             num_layers=projection_layers,
+            synchronized=synchronized,
             name="projection_head",
         )
         self.projection_head.build((None, self.feature_dim))
@@ -94,6 +99,7 @@ class SimCLR(SSLMethod):
         self.projection_layers = projection_layers
         self.temperature = temperature
         self.gather_across_replicas = gather_across_replicas
+        self.synchronized = synchronized
         self.seed = seed
 
     def extra_metrics(self):
@@ -142,6 +148,7 @@ class SimCLR(SSLMethod):
                 "projection_layers": self.projection_layers,
                 "temperature": self.temperature,
                 "gather_across_replicas": self.gather_across_replicas,
+                "synchronized": self.synchronized,
                 "seed": self.seed,
             }
         )

