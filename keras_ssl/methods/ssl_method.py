@@ -38,6 +38,13 @@ def encoder_feature_dim(encoder, argument="encoder"):
     return int(output_shape[-1])
 
 
+def _in_multi_worker_mode():
+    strategy = tf.distribute.get_strategy()
+    extended = getattr(strategy, "extended", None)
+    in_multi_worker = getattr(extended, "_in_multi_worker_mode", None)
+    return bool(in_multi_worker and in_multi_worker())
+
+
 class SSLMethod(keras.Model):
     """Base class of keras_ssl's pretraining methods.
 
@@ -159,6 +166,11 @@ class SSLMethod(keras.Model):
         for metric in self.extra_metrics():
             result[metric.name] = metric.result()
         result.update(logs or {})
+        if _in_multi_worker_mode():
+            # Keras 3.15 reduces step outputs across workers with
+            # `strategy.reduce("MEAN", value, axis=0)`, which fails on
+            # scalars; a shape-(1,) value reduces to the same scalar.
+            result = {k: tf.reshape(v, [1]) for k, v in result.items()}
         return result
 
     # Serialization ----------------------------------------------------------

@@ -26,3 +26,42 @@ def test_two_replicas_match_one_device():
     assert result["max_update_diff"] < 1e-4
     # Without gathering, each replica contrasts only its own 8 images.
     assert abs(result["local_negatives_loss"] - result["single_loss"]) > 1e-3
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_multi_worker_two_processes_end_with_identical_weights(tmp_path):
+    """SimCLR under MultiWorkerMirroredStrategy, 2 worker processes on
+    localhost (TF_CONFIG), bounded to 240 s."""
+    import numpy as np
+
+    ports = [str(_free_port()), str(_free_port())]
+    script = os.path.join(HERE, "multi_worker.py")
+    outs = [str(tmp_path / f"worker{i}.json") for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, script, ports[0], ports[1], str(i), outs[i]],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=240)
+            assert proc.returncode == 0, err[-3000:]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    results = [json.load(open(path)) for path in outs]
+    assert [r["replicas"] for r in results] == [2, 2]
+    np.testing.assert_array_equal(results[0]["weights"], results[1]["weights"])
+    assert results[0]["loss"] == results[1]["loss"]
+    assert np.isfinite(results[0]["loss"]).all()
