@@ -1,1 +1,8 @@
-"""keras_ssl.datasets."""
+"""Data sets: numpy loaders (local files first, TFDS fallback) and tf.data helpers."""
+
+from keras_ssl.datasets.image_datasets import available  # noqa: F401
+from keras_ssl.datasets.image_datasets import info  # noqa: F401
+from keras_ssl.datasets.image_datasets import load  # noqa: F401
+from keras_ssl.datasets.image_datasets import read_idx  # noqa: F401
+from keras_ssl.datasets.pipeline import label_subset  # noqa: F401
+from keras_ssl.datasets.pipeline import make_dataset  # noqa: F401
