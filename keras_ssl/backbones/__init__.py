@@ -1,1 +1,9 @@
-"""keras_ssl.backbones."""
+"""Backbones: image encoders mapping raw images in [0, 255] to feature vectors."""
+
+from keras_ssl.backbones.conv_net import ConvNet  # noqa: F401
+from keras_ssl.backbones.registry import available  # noqa: F401
+from keras_ssl.backbones.registry import get  # noqa: F401
+from keras_ssl.backbones.resnet import ResNet  # noqa: F401
+from keras_ssl.backbones.resnet import ResNet18  # noqa: F401
+from keras_ssl.backbones.resnet import ResNet34  # noqa: F401
+from keras_ssl.backbones.resnet import ResNet50  # noqa: F401
