@@ -149,9 +149,11 @@ class SSLMethod(keras.Model):
                 loss,
             ],
         )
+        # Every op of the update (weight decay too) waits for the check, so a
+        # non-finite loss leaves the weights as they were.
         with tf.control_dependencies([check]):
             gradients = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply(gradients, self.trainable_variables)
+            self.optimizer.apply(gradients, self.trainable_variables)
         self.loss_tracker.update_state(loss)
         return self.compile_logs(logs)
 
@@ -174,6 +176,17 @@ class SSLMethod(keras.Model):
         return result
 
     # Serialization ----------------------------------------------------------
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {"optimizer": keras.saving.serialize_keras_object(self.optimizer)}
+
+    def compile_from_config(self, config):
+        optimizer = keras.saving.deserialize_keras_object(config["optimizer"])
+        self.compile(optimizer=optimizer)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,177 @@
+"""Plots a person would rather look at than read.
+
+Every function returns a matplotlib Figure and saves it as PNG when `path`
+is given. The non-interactive "Agg" backend is used, so they work on
+machines without a display.
+"""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path):
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    return fig
+
+
+def _history_dict(source):
+    if isinstance(source, dict):
+        return source
+    if hasattr(source, "history"):
+        return source.history
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            path = os.path.join(path, "history.json")
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"`history` {source!r} has no history.json (a dict metric -> "
+                "per-epoch list, as keras-ssl runs write)."
+            )
+        with open(path) as f:
+            return json.load(f)
+    raise TypeError(
+        "`history` must be a keras History, a dict of lists or a run folder, "
+        f"got {type(source).__name__}."
+    )
+
+
+def plot_history(history, path=None, metrics=None):
+    """Loss and metric curves per epoch.
+
+    Args:
+        history: a keras `History`, a dict metric -> list, or a run folder
+            (or file) holding `history.json` in that format.
+        metrics: names to plot; default every metric except timestamps.
+    """
+    data = _history_dict(history)
+    names = metrics or [k for k in data if not k.endswith("_time")]
+    if not names:
+        raise ValueError("`history` holds no metrics to plot.")
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        values = data[name]
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_embeddings(features, labels, path=None, method="pca", class_names=None,
+                    max_points=3000, seed=0, title=None):
+    """2-D projection (PCA or t-SNE) of embeddings, coloured by label."""
+    features = np.asarray(features, dtype="float32")
+    labels = np.asarray(labels)
+    if features.ndim != 2 or len(features) != len(labels):
+        raise ValueError(
+            f"`features` must be (N, D) with N == len(labels); got {features.shape} "
+            f"and {labels.shape}."
+        )
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"`method` must be 'pca' or 'tsne', got {method!r}.")
+    rng = np.random.default_rng(seed)
+    if len(features) > max_points:
+        keep = rng.choice(len(features), max_points, replace=False)
+        features, labels = features[keep], labels[keep]
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        points = PCA(n_components=2, random_state=seed).fit_transform(features)
+    else:
+        from sklearn.manifold import TSNE
+
+        points = TSNE(n_components=2, random_state=seed, init="pca",
+                      perplexity=min(30, max(2, len(features) // 4))).fit_transform(features)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8)
+    classes = np.unique(labels)
+    handles = [
+        plt.Line2D([], [], marker="o", linestyle="", color=scatter.cmap(scatter.norm(c)),
+                   label=(class_names[int(c)] if class_names else str(c)))
+        for c in classes
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="best", markerscale=1.2)
+    ax.set_title(title or f"Embeddings ({method.upper()})")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _show(ax, image):
+    image = np.asarray(image, dtype="float32")
+    if image.shape[-1] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
+    else:
+        ax.imshow(np.clip(image, 0, 255).astype("uint8"))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_reconstructions(images, masked, reconstructed, path=None, max_images=8):
+    """Grid: originals, masked inputs and reconstructions (rows)."""
+    rows = [("original", images), ("masked", masked), ("reconstructed", reconstructed)]
+    n = min(max_images, len(images))
+    fig, axes = plt.subplots(3, n, figsize=(1.3 * n, 4.2), squeeze=False)
+    for r, (name, batch) in enumerate(rows):
+        for c in range(n):
+            _show(axes[r][c], batch[c])
+        axes[r][0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_retrieval(encoder_or_features, query_images, gallery_images, k=5, path=None,
+                   gallery_labels=None, query_labels=None):
+    """Each query image beside its `k` nearest gallery images (cosine).
+
+    `encoder_or_features` is an encoder, or a pair (query_features,
+    gallery_features) already computed.
+    """
+    if isinstance(encoder_or_features, (tuple, list)):
+        q, g = (np.asarray(a, dtype="float32") for a in encoder_or_features)
+    else:
+        q = np.asarray(encoder_or_features.predict(query_images, verbose=0))
+        g = np.asarray(encoder_or_features.predict(gallery_images, verbose=0))
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
+    nearest = np.argsort(-(q @ g.T), axis=1)[:, :k]
+    fig, axes = plt.subplots(len(q), k + 1, figsize=(1.3 * (k + 1), 1.4 * len(q)), squeeze=False)
+    for i in range(len(q)):
+        _show(axes[i][0], query_images[i])
+        axes[i][0].set_title("query" if query_labels is None else f"query: {query_labels[i]}", fontsize=7)
+        for j, idx in enumerate(nearest[i]):
+            _show(axes[i][j + 1], gallery_images[idx])
+            if gallery_labels is not None:
+                axes[i][j + 1].set_title(str(gallery_labels[idx]), fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_comparison(results, path=None, title=None, ylabel="accuracy"):
+    """Bar chart of named values, e.g. accuracy of several encoders."""
+    if not results:
+        raise ValueError("`results` is empty.")
+    names = list(results)
+    values = [float(results[n]) for n in names]
+    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(names), 3.4))
+    bars = ax.bar(range(len(names)), values, color=plt.cm.tab10(np.arange(len(names)) % 10))
+    for bar, v in zip(bars, values):
+        ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path)
