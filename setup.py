@@ -32,6 +32,8 @@ setup(
         "scikit-learn",
         "matplotlib",
         "tqdm",
+        # TensorBoard logs of every run (tensorflow no longer installs it).
+        "tensorboard",
     ],
     extras_require={
         "test": [

@@ -218,7 +218,9 @@ def pretrain(
         budget = TimeBudget(budget_minutes)
         callbacks.append(budget)
     start = time.time()
-    model.fit(train_ds, epochs=int(epochs), callbacks=callbacks, verbose=verbose)
+    model.fit(
+        train_ds, epochs=int(epochs), callbacks=callbacks, verbose=verbose, shuffle=False
+    )
     seconds = time.time() - start
     model.save(os.path.join(out, "model.keras"))
     summary = {

@@ -101,6 +101,9 @@ class SimCLR(SSLMethod):
         self.gather_across_replicas = gather_across_replicas
         self.synchronized = synchronized
         self.seed = seed
+        # Every weight exists now (encoder and head are built), so the model
+        # counts as built: BackupAndRestore and weight loading need that.
+        self.built = True
 
     def extra_metrics(self):
         return [self.accuracy_tracker]
