@@ -7,3 +7,6 @@ from keras_ssl.backbones.resnet import ResNet  # noqa: F401
 from keras_ssl.backbones.resnet import ResNet18  # noqa: F401
 from keras_ssl.backbones.resnet import ResNet34  # noqa: F401
 from keras_ssl.backbones.resnet import ResNet50  # noqa: F401
+from keras_ssl.backbones.vit import ViT  # noqa: F401
+from keras_ssl.backbones.vit import ViTSmall  # noqa: F401
+from keras_ssl.backbones.vit import ViTTiny  # noqa: F401

@@ -1,7 +1,12 @@
 """Layers: augmentation, masking and heads."""
 
 from keras_ssl.layers.multi_view import MultiView  # noqa: F401
+from keras_ssl.layers.patchify import Patchify  # noqa: F401
+from keras_ssl.layers.patchify import Unpatchify  # noqa: F401
 from keras_ssl.layers.random_apply import RandomApply  # noqa: F401
+from keras_ssl.layers.random_patch_masking import RandomPatchMasking  # noqa: F401
+from keras_ssl.layers.random_pixel_masking import RandomPixelMasking  # noqa: F401
 from keras_ssl.layers.random_resized_crop import RandomResizedCrop  # noqa: F401
+from keras_ssl.layers.random_rotation90 import RandomRotation90  # noqa: F401
 from keras_ssl.layers.simclr_augmenter import SimCLRAugmenter  # noqa: F401
 from keras_ssl.layers.simclr_projection_head import SimCLRProjectionHead  # noqa: F401

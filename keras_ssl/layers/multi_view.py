@@ -21,7 +21,7 @@ class MultiView(keras.layers.Layer):
     >>> from keras_ssl.layers import SimCLRAugmenter
     >>> views = MultiView(SimCLRAugmenter(16, channels=1, seed=0), num_views=2)
     >>> a, b = views(np.zeros((4, 16, 16, 1), "uint8"))
-    >>> a.shape, b.shape
+    >>> tuple(a.shape), tuple(b.shape)
     ((4, 16, 16, 1), (4, 16, 16, 1))
     """
 

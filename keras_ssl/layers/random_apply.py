@@ -23,7 +23,7 @@ class RandomApply(keras.layers.Layer):
 
     >>> import numpy as np, keras
     >>> flip = RandomApply(keras.layers.RandomFlip("horizontal"), rate=0.5, seed=0)
-    >>> flip(np.zeros((4, 8, 8, 1), "float32")).shape
+    >>> tuple(flip(np.zeros((4, 8, 8, 1), "float32")).shape)
     (4, 8, 8, 1)
     """
 

@@ -34,7 +34,7 @@ class RandomResizedCrop(keras.layers.Layer):
 
     >>> import numpy as np
     >>> crop = RandomResizedCrop(24, 24, seed=0)
-    >>> crop(np.zeros((4, 32, 32, 3), "float32")).shape
+    >>> tuple(crop(np.zeros((4, 32, 32, 3), "float32")).shape)
     (4, 24, 24, 3)
     """
 

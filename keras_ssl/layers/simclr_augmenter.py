@@ -42,7 +42,7 @@ class SimCLRAugmenter(keras.layers.Layer):
 
     >>> import numpy as np
     >>> augment = SimCLRAugmenter(image_size=(32, 32), channels=3, seed=0)
-    >>> augment(np.zeros((2, 32, 32, 3), "uint8")).shape
+    >>> tuple(augment(np.zeros((2, 32, 32, 3), "uint8")).shape)
     (2, 32, 32, 3)
     """
 

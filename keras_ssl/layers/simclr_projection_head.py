@@ -24,7 +24,7 @@ class SimCLRProjectionHead(keras.layers.Layer):
 
     >>> import numpy as np
     >>> head = SimCLRProjectionHead(output_dim=16, hidden_dim=32)
-    >>> head(np.zeros((4, 64), "float32")).shape
+    >>> tuple(head(np.zeros((4, 64), "float32")).shape)
     (4, 16)
     """
 

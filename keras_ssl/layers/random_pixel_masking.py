@@ -1,0 +1,74 @@
+"""Random pixel or square-patch masking, for denoising autoencoders."""
+
+import keras
+from keras import ops
+
+from keras_ssl.layers.patchify import check_patch_size
+from keras_ssl.utils import check_fraction
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class RandomPixelMasking(keras.layers.Layer):
+    """Replace a random subset of pixels (or square patches) by `fill_value`.
+
+    For each sample independently, exactly round(mask_ratio x cells) cells
+    are masked, where a cell is a pixel (`patch_size=1`) or a
+    `patch_size` x `patch_size` square. Returns `(masked_images, mask)` with
+    `mask` of shape (N, H, W, 1), 1 where masked. With `training=False` the
+    images pass unchanged and the mask is all zeros.
+
+    Example:
+
+    >>> import numpy as np
+    >>> masked, mask = RandomPixelMasking(0.5, patch_size=2, seed=0)(np.ones((1, 4, 4, 1), "float32"))
+    >>> float(mask.numpy().mean())
+    0.5
+    """
+
+    def __init__(self, mask_ratio=0.5, patch_size=1, fill_value=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
+        self.patch_size = int(patch_size)
+        check_patch_size((None, None), self.patch_size)
+        self.fill_value = float(fill_value)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        images = ops.cast(images, "float32")
+        if len(images.shape) != 4:
+            raise ValueError(
+                f"RandomPixelMasking expects rank-4 images (N, H, W, C), got {images.shape}."
+            )
+        _, h, w, _ = images.shape
+        check_patch_size((h, w), self.patch_size)
+        if not training:
+            return images, ops.zeros_like(images[..., :1])
+        p = self.patch_size
+        gh, gw = h // p, w // p
+        cells = gh * gw
+        masked = int(min(max(round(self.mask_ratio * cells), 1), cells))
+        batch = ops.shape(images)[0]
+        noise = keras.random.uniform((batch, cells), seed=self.seed_generator)
+        ranks = ops.argsort(ops.argsort(noise, axis=1), axis=1)
+        cell_mask = ops.cast(ranks < masked, "float32")
+        mask = ops.reshape(cell_mask, (-1, gh, 1, gw, 1))
+        mask = ops.tile(mask, (1, 1, p, 1, p))
+        mask = ops.reshape(mask, (-1, h, w, 1))
+        masked_images = images * (1.0 - mask) + self.fill_value * mask
+        return masked_images, mask
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape), tuple(input_shape[:3]) + (1,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "mask_ratio": self.mask_ratio,
+                "patch_size": self.patch_size,
+                "fill_value": self.fill_value,
+                "seed": self.seed,
+            }
+        )
+        return config
