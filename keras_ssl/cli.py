@@ -41,8 +41,8 @@ def _add_pretrain_arguments(parser, epochs_default):
         help="dataset name (default: digits, embedded, always offline)",
     )
     parser.add_argument(
-        "--backbone", default="resnet18", choices=backbones.available(),
-        help="encoder architecture (default: resnet18)",
+        "--backbone", default=None, choices=backbones.available(),
+        help="encoder architecture (default: resnet18; vit for --method mae)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
     parser.add_argument("--batch-size", type=_positive_int, default=None)
@@ -194,7 +194,8 @@ def cmd_demo(args):
     from keras_ssl import evaluation, training, visualize
 
     started = time.time()
-    print(f"keras-ssl demo: {args.method} on {args.dataset}, backbone {args.backbone}")
+    print(f"keras-ssl demo: {args.method} on {args.dataset}, "
+          f"backbone {args.backbone or 'default'}")
     result = training.pretrain(
         args.out,
         method=args.method,
@@ -218,7 +219,7 @@ def cmd_demo(args):
     print("Evaluating a randomly initialised encoder of the same architecture ...")
     keras.utils.set_random_seed(args.seed + 1)
     random_encoder = training.build_encoder(
-        args.backbone, x_train.shape[1:], args.width_multiplier
+        result["config"]["backbone"], x_train.shape[1:], args.width_multiplier
     )
     baseline = training.probe(random_encoder, args.dataset, fractions, data=data)
     results = {"pretrained": pretrained, "random_init": baseline}
@@ -230,6 +231,14 @@ def cmd_demo(args):
         features, y_test, path=os.path.join(args.out, "embeddings_pca.png"),
         method="pca",
     )
+    plots = ["loss_curve.png", "embeddings_pca.png"]
+    if hasattr(result["model"], "reconstruct"):
+        images, masked, reconstructed = result["model"].reconstruct(x_test[:8])
+        visualize.plot_reconstructions(
+            images, masked, reconstructed,
+            path=os.path.join(args.out, "reconstructions.png"),
+        )
+        plots.append("reconstructions.png")
     rows = [
         (metric, f"{pretrained[metric]:.4f}", f"{baseline[metric]:.4f}",
          f"{pretrained[metric] - baseline[metric]:+.4f}")
@@ -240,7 +249,7 @@ def cmd_demo(args):
     print()
     print(f"Run folder: {args.out}")
     print(f"  encoder SavedModel: {os.path.join(args.out, 'encoder')}")
-    print(f"  plots: loss_curve.png, embeddings_pca.png; TensorBoard logs: logs/")
+    print(f"  plots: {', '.join(plots)}; TensorBoard logs: logs/")
     print(f"Done in {time.time() - started:.0f} s.")
     return 0
 

@@ -28,12 +28,18 @@ from keras_ssl import backbones as backbones_lib
 from keras_ssl import datasets as datasets_lib
 from keras_ssl.utils import check_choice
 
-METHODS = ("simclr",)
+METHODS = ("simclr", "rotation", "mae", "denoising")
 
-# Per-method defaults; anything passed explicitly wins.
+# Per-method defaults; anything passed explicitly wins. MAE needs a ViT.
 METHOD_DEFAULTS = {
     "simclr": {"batch_size": 256, "learning_rate": 1e-3},
+    "rotation": {"batch_size": 128, "learning_rate": 1e-3},
+    "mae": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
+    "denoising": {"batch_size": 128, "learning_rate": 1e-3},
 }
+
+# Small-ViT settings used when the CLI builds a "vit" backbone by name.
+VIT_DEFAULTS = {"hidden_dim": 128, "num_layers": 4, "num_heads": 4}
 
 
 def available_methods():
@@ -46,9 +52,13 @@ def build_method(name, encoder, seed=None, **kwargs):
     from keras_ssl import methods
 
     check_choice("method", name, available_methods())
-    if name == "simclr":
-        return methods.SimCLR(encoder, seed=seed, **kwargs)
-    raise AssertionError(name)  # unreachable: check_choice covers the names
+    classes = {
+        "simclr": methods.SimCLR,
+        "rotation": methods.RotationPrediction,
+        "mae": methods.MaskedAutoencoder,
+        "denoising": methods.DenoisingAutoencoder,
+    }
+    return classes[name](encoder, seed=seed, **kwargs)
 
 
 def _json_default(value):
@@ -125,9 +135,20 @@ def load_images(dataset, data_dir=None, limit=None, seed=0):
 
 
 def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
-    """Build a backbone by name for images of `input_shape`."""
+    """Build a backbone by name for images of `input_shape`.
+
+    `vit` gets a small configuration (`VIT_DEFAULTS`) and the largest patch
+    size among 4, 2, 1 that divides the image, unless given in `kwargs`.
+    """
     if width_multiplier is not None and backbone.startswith("resnet"):
         kwargs["width_multiplier"] = width_multiplier
+    if backbone.startswith("vit"):
+        if backbone == "vit":
+            for key, value in VIT_DEFAULTS.items():
+                kwargs.setdefault(key, value)
+        if "patch_size" not in kwargs:
+            height, width = input_shape[0], input_shape[1]
+            kwargs["patch_size"] = next(p for p in (4, 2, 1) if height % p == 0 and width % p == 0)
     return backbones_lib.get(backbone, input_shape=tuple(input_shape), **kwargs)
 
 
@@ -135,7 +156,7 @@ def pretrain(
     out,
     method="simclr",
     dataset="digits",
-    backbone="resnet18",
+    backbone=None,
     epochs=10,
     batch_size=None,
     learning_rate=None,
@@ -145,6 +166,7 @@ def pretrain(
     data_dir=None,
     budget_minutes=None,
     method_kwargs=None,
+    backbone_kwargs=None,
     verbose="auto",
     export=True,
     overwrite=False,
@@ -156,8 +178,14 @@ def pretrain(
     """
     check_choice("method", method, available_methods())
     check_choice("dataset", dataset, datasets_lib.available())
-    check_choice("backbone", backbone, backbones_lib.available())
     defaults = METHOD_DEFAULTS.get(method, {})
+    backbone = backbone or defaults.get("backbone", "resnet18")
+    check_choice("backbone", backbone, backbones_lib.available())
+    if method == "mae" and not backbone.startswith("vit"):
+        raise ValueError(
+            f"`backbone` {backbone!r} cannot be used with method 'mae': masked "
+            "autoencoders need a ViT backbone (vit, vit_tiny, vit_small)."
+        )
     batch_size = int(batch_size or defaults.get("batch_size", 128))
     learning_rate = float(learning_rate or defaults.get("learning_rate", 1e-3))
     if int(epochs) < 1:
@@ -184,6 +212,7 @@ def pretrain(
         "limit": limit,
         "budget_minutes": budget_minutes,
         "method_kwargs": method_kwargs or {},
+        "backbone_kwargs": backbone_kwargs or {},
         "keras_version": keras.__version__,
     }
     write_json(os.path.join(out, "config.json"), config)
@@ -192,7 +221,8 @@ def pretrain(
     (x_train, y_train), (x_test, y_test) = load_images(
         dataset, data_dir=data_dir, limit=limit, seed=seed
     )
-    encoder = build_encoder(backbone, x_train.shape[1:], width_multiplier)
+    encoder = build_encoder(backbone, x_train.shape[1:], width_multiplier,
+                            **(backbone_kwargs or {}))
     model = build_method(method, encoder, seed=seed, **(method_kwargs or {}))
     model.compile(
         optimizer=keras.optimizers.AdamW(

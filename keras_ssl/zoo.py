@@ -106,6 +106,7 @@ def run_image_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick
         limit=config.get("limit"),
         budget_minutes=budget,
         method_kwargs=config.get("method_kwargs"),
+        backbone_kwargs=config.get("backbone_kwargs"),
         verbose=verbose,
         overwrite=True,
     )
@@ -129,7 +130,8 @@ def run_image_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick
 
     keras.utils.set_random_seed(seed + 1)
     random_encoder = training.build_encoder(
-        config["backbone"], x_train.shape[1:], config.get("width_multiplier", 0.25)
+        config["backbone"], x_train.shape[1:], config.get("width_multiplier", 0.25),
+        **config.get("backbone_kwargs", {}),
     )
     results["random_init"] = training.probe(
         random_encoder, config["dataset"], fractions, seed=seed, data=data
@@ -149,7 +151,8 @@ def run_image_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick
     epochs = int(ft.get("epochs", 30)) if not quick else 1
     keras.utils.set_random_seed(seed + 2)
     scratch = training.build_encoder(
-        config["backbone"], x_train.shape[1:], config.get("width_multiplier", 0.25)
+        config["backbone"], x_train.shape[1:], config.get("width_multiplier", 0.25),
+        **config.get("backbone_kwargs", {}),
     )
     _, acc = evaluation.fine_tune(
         scratch, (x_few, y_few), (x_test, y_test), epochs=epochs,
