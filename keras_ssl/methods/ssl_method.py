@@ -45,33 +45,26 @@ def _in_multi_worker_mode():
     return bool(in_multi_worker and in_multi_worker())
 
 
-class SSLMethod(keras.Model):
-    """Base class of keras_ssl's pretraining methods.
+class PretrainingModel(keras.Model):
+    """Training-loop base shared by every pretraining method.
 
-    A method wraps an `encoder` (a `keras.Model` mapping images to feature
-    vectors) and overrides `train_step` to optimise a pretext task. Subclasses
-    implement `compute_ssl_loss(images, training)` returning a scalar loss and
-    a dict of extra metric values; this class supplies the training loop body
-    shared by all methods:
+    Subclasses implement `prepare_inputs(data)` (turn a batch from `fit`
+    into model inputs) and `compute_ssl_loss(inputs, training)` returning a
+    scalar loss and a dict of extra logs. This class supplies:
 
-    * images are validated (rank 4, uint8 or float in [0, 255]) and cast to
-      float32 before the pretext task sees them;
-    * the loss is divided by the number of replicas so that gradients summed
+    * the loss divided by the number of replicas, so that gradients summed
       across replicas under `tf.distribute` give the global-batch mean;
-    * mixed-precision loss scaling goes through `optimizer.scale_loss`;
-    * a non-finite loss stops training before the update is applied, with an
-      error that names the optimizer step;
-    * `compile(optimizer="auto")` picks the method's documented default
-      optimizer (`default_optimizer`).
-
-    `call(images)` returns the encoder's features, so `model.predict(x)`
-    gives embeddings and a `.keras` round trip can be checked on outputs.
+    * mixed-precision loss scaling through `optimizer.scale_loss`;
+    * a non-finite loss stops training before any part of the update is
+      applied, with an error that names the optimizer step;
+    * `compile(optimizer="auto")` with the method's documented default
+      optimizer (`default_optimizer`), and the optimizer restored when a
+      `.keras` file is loaded;
+    * a `metrics` property, so trackers reset every epoch.
     """
 
-    def __init__(self, encoder, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.feature_dim = encoder_feature_dim(encoder)
-        self.encoder = encoder
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     # Optimizer --------------------------------------------------------------
@@ -100,11 +93,6 @@ class SSLMethod(keras.Model):
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
 
-    # Forward ----------------------------------------------------------------
-
-    def call(self, inputs, training=False):
-        return self.encoder(inputs, training=training)
-
     # Training ---------------------------------------------------------------
 
     @property
@@ -115,27 +103,22 @@ class SSLMethod(keras.Model):
         """Metric objects (besides the loss) reset at each epoch."""
         return []
 
-    def prepare_images(self, data, argument="x"):
-        """Extract images from `fit` data and cast them to float32."""
-        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        if isinstance(images, dict):
-            raise TypeError(
-                f"{type(self).__name__} expects `{argument}` to be a batch of "
-                "images, got a dict."
-            )
-        check_images(images, name=argument)
-        return tf.cast(images, "float32")
+    def prepare_inputs(self, data):
+        """Turn a batch from `fit` into the inputs of `compute_ssl_loss`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement prepare_inputs()."
+        )
 
-    def compute_ssl_loss(self, images, training=True):
-        """Return `(loss, logs)` for a batch of float32 images in [0, 255]."""
+    def compute_ssl_loss(self, inputs, training=True):
+        """Return `(loss, logs)` for a batch of prepared inputs."""
         raise NotImplementedError(
             f"{type(self).__name__} must implement compute_ssl_loss()."
         )
 
     def train_step(self, data):
-        images = self.prepare_images(data)
+        inputs = self.prepare_inputs(data)
         with tf.GradientTape() as tape:
-            loss, logs = self.compute_ssl_loss(images, training=True)
+            loss, logs = self.compute_ssl_loss(inputs, training=True)
             loss = tf.cast(loss, "float32")
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
@@ -158,8 +141,8 @@ class SSLMethod(keras.Model):
         return self.compile_logs(logs)
 
     def test_step(self, data):
-        images = self.prepare_images(data)
-        loss, logs = self.compute_ssl_loss(images, training=False)
+        inputs = self.prepare_inputs(data)
+        loss, logs = self.compute_ssl_loss(inputs, training=False)
         self.loss_tracker.update_state(loss)
         return self.compile_logs(logs)
 
@@ -187,6 +170,42 @@ class SSLMethod(keras.Model):
         self.compile(optimizer=optimizer)
         if self.built:
             self.optimizer.build(self.trainable_variables)
+
+
+class SSLMethod(PretrainingModel):
+    """Base class of keras_ssl's image pretraining methods.
+
+    A method wraps an `encoder` (a `keras.Model` mapping images to feature
+    vectors) and overrides `train_step` (see `PretrainingModel`) to optimise
+    a pretext task. Subclasses implement `compute_ssl_loss(images,
+    training)`; images from `fit` are validated (rank 4, uint8 or float in
+    [0, 255]) and cast to float32 first. Labels in the data are ignored.
+
+    `call(images)` returns the encoder's features, so `model.predict(x)`
+    gives embeddings and a `.keras` round trip can be checked on outputs.
+    """
+
+    def __init__(self, encoder, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_dim = encoder_feature_dim(encoder)
+        self.encoder = encoder
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs, training=training)
+
+    def prepare_inputs(self, data):
+        return self.prepare_images(data)
+
+    def prepare_images(self, data, argument="x"):
+        """Extract images from `fit` data and cast them to float32."""
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(images, dict):
+            raise TypeError(
+                f"{type(self).__name__} expects `{argument}` to be a batch of "
+                "images, got a dict."
+            )
+        check_images(images, name=argument)
+        return tf.cast(images, "float32")
 
     def get_config(self):
         config = super().get_config()
