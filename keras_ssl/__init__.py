@@ -28,5 +28,6 @@ from keras_ssl import export  # noqa: E402,F401
 from keras_ssl import layers  # noqa: E402,F401
 from keras_ssl import losses  # noqa: E402,F401
 from keras_ssl import methods  # noqa: E402,F401
+from keras_ssl import text  # noqa: E402,F401
 from keras_ssl import visualize  # noqa: E402,F401
 from keras_ssl.version import __version__  # noqa: E402,F401

@@ -264,3 +264,111 @@ def load_backbone(path, trainable=False, safe_mode=True, endpoint="serving_defau
             f"signature {endpoint!r}: {e}"
         ) from e
     return layer
+
+
+def _text_module(mlm):
+    """A `tf.Module` mapping raw strings to BERT embeddings, tokenizer inside."""
+    module = tf.Module()
+    backbone = mlm.backbone
+    module.weights = [
+        tf.Variable(v.value, trainable=False, name=v.path.replace("/", "_"))
+        for v in backbone.variables
+    ]
+    mapping = list(zip(backbone.variables, module.weights))
+    module.tokenizer = mlm.tokenizer
+    pad_id = mlm.special_token_ids["[PAD]"]
+    cls_id = mlm.special_token_ids["[CLS]"]
+    sep_id = mlm.special_token_ids["[SEP]"]
+    length = mlm.sequence_length
+
+    def embed(texts):
+        tokens = mlm.tokenizer(texts)
+        # Pack by hand with tf ops ([CLS] tokens[:L-2] [SEP] [PAD]...), the
+        # same layout as keras_hub's StartEndPacker used in training.
+        tokens = tokens[:, : length - 2]
+        batch = tf.shape(texts)[0]
+        starts = tf.fill([batch, 1], tf.cast(cls_id, tokens.dtype))
+        ends = tf.fill([batch, 1], tf.cast(sep_id, tokens.dtype))
+        packed = tf.concat([starts, tokens, ends], axis=1)
+        token_ids = packed.to_tensor(default_value=pad_id, shape=[None, length])
+        token_ids = tf.cast(token_ids, "int32")
+        with keras.StatelessScope(state_mapping=mapping):
+            outputs = backbone(
+                {
+                    "token_ids": token_ids,
+                    "segment_ids": tf.zeros_like(token_ids),
+                    "padding_mask": token_ids != pad_id,
+                },
+                training=False,
+            )
+        return {
+            "pooled_output": tf.cast(outputs["pooled_output"], "float32"),
+            "sequence_output": tf.cast(outputs["sequence_output"], "float32"),
+        }
+
+    module.serving_default = tf.function(
+        embed, input_signature=[tf.TensorSpec([None], tf.string, name="texts")]
+    )
+    return module
+
+
+def export_text_encoder(mlm, path, overwrite=False):
+    """Export a `MaskedLanguageModel`'s BERT encoder with its tokenizer.
+
+    The SavedModel's `serving_default` takes a batch of raw strings
+    (`texts`, tf.string, shape [None]) and returns `pooled_output`
+    (N, hidden) and `sequence_output` (N, sequence_length, hidden).
+    Tokenization, packing and padding run inside the graph. The whole
+    model is also stored as `keras_ssl/model.keras` beside it.
+
+    Example:
+
+    >>> import keras_ssl, tempfile, os
+    >>> texts = keras_ssl.datasets.load_text(["a b c", "b c d"])
+    >>> tok = keras_ssl.text.train_wordpiece(texts, vocabulary_size=30)
+    >>> bert = keras_ssl.backbones.BertTiny(tok.vocabulary_size(), max_sequence_length=8,
+    ...                                     hidden_dim=16, intermediate_dim=16)
+    >>> mlm = keras_ssl.methods.MaskedLanguageModel(bert, tok, sequence_length=8)
+    >>> path = export_text_encoder(mlm, os.path.join(tempfile.mkdtemp(), "text"))
+    >>> signatures(path)
+    ['serving_default']
+    """
+    from keras_ssl.methods.masked_language_model import MaskedLanguageModel
+
+    if not isinstance(mlm, MaskedLanguageModel):
+        raise TypeError(
+            f"`mlm` must be a keras_ssl.methods.MaskedLanguageModel, got {type(mlm).__name__}."
+        )
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"`path` {path!r} already exists. Pass overwrite=True to replace it."
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        module = _text_module(mlm)
+        tf.saved_model.save(module, tmp_dir, signatures={"serving_default": module.serving_default})
+        extra = os.path.join(tmp_dir, KERAS_SUBDIR)
+        os.makedirs(extra, exist_ok=True)
+        mlm.save(os.path.join(extra, "model.keras"))
+        metadata = {
+            "format": "keras_ssl.text_encoder",
+            "keras_ssl_version": __version__,
+            "sequence_length": mlm.sequence_length,
+            "hidden_dim": int(mlm.backbone.hidden_dim),
+            "signatures": {
+                "serving_default": {
+                    "input": "texts (string)",
+                    "output": ["pooled_output", "sequence_output"],
+                }
+            },
+        }
+        with open(os.path.join(extra, METADATA_FILENAME), "w") as f:
+            json.dump(metadata, f, indent=2)
+        _replace_atomically(tmp_dir, path, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
+    return path

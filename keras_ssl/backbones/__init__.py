@@ -10,3 +10,5 @@ from keras_ssl.backbones.resnet import ResNet50  # noqa: F401
 from keras_ssl.backbones.vit import ViT  # noqa: F401
 from keras_ssl.backbones.vit import ViTSmall  # noqa: F401
 from keras_ssl.backbones.vit import ViTTiny  # noqa: F401
+from keras_ssl.backbones.bert import BertSmall  # noqa: F401
+from keras_ssl.backbones.bert import BertTiny  # noqa: F401
