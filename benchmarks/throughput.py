@@ -72,7 +72,8 @@ def main(argv=None):
     rows = []
     for method in args.methods:
         rows.append(measure(
-            method, args.backbone, args.width_multiplier, args.image_size,
+            method, "vit" if method == "mae" else args.backbone, args.width_multiplier,
+            args.image_size,
             args.channels, args.batch_size, args.steps, args.repeats,
             jit_compile=args.jit_compile,
         ))
