@@ -98,7 +98,7 @@ def build_parser():
         help="pretrain on the embedded digits data, probe against a random "
         "encoder, export, and plot (a few minutes on 2 CPU cores)",
     )
-    _add_pretrain_arguments(p, epochs_default=40)
+    _add_pretrain_arguments(p, epochs_default=100)
     p.add_argument("--out", default=os.path.join("runs", "demo"))
 
     p = sub.add_parser("zoo", help="list and run the recipes under models/")
@@ -273,7 +273,8 @@ def cmd_zoo(args):
     if args.zoo_command == "card":
         zoo.load_recipe(args.name)
         zoo.render_card(args.name)
-        print(f"Regenerated models/{args.name}/README.md")
+        zoo.render_readme()
+        print(f"Regenerated models/{args.name}/README.md and the README results table")
         return 0
     results = zoo.run_recipe(args.name, out_dir=args.out, budget_minutes=args.budget_minutes)
     print(zoo.results_table(results))

@@ -19,6 +19,7 @@ RUN_DIR/
 
 import json
 import os
+import sys
 import time
 
 import keras
@@ -86,14 +87,32 @@ def read_json(path):
 
 
 class HistoryWriter(keras.callbacks.Callback):
-    """Append each epoch's logs to `history.json` (metric -> list)."""
+    """Write each epoch's logs to `history.json` (metric -> per-epoch list).
 
-    def __init__(self, path, history=None):
+    A run resumed from a checkpoint keeps the epochs recorded before the
+    interruption: entries past the resumed epoch are dropped and new ones
+    appended, so the lists always have one value per finished epoch.
+    `start_epochs` lists the epoch each `fit` call (re)started at.
+    """
+
+    def __init__(self, path):
         super().__init__()
         self.path = path
-        self.history = history or {}
+        self.history = read_json(path) if os.path.exists(path) else {}
+        self.start_epochs = []
+        self._started = False
+
+    def on_train_begin(self, logs=None):
+        self._started = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self._started:
+            self.start_epochs.append(int(epoch))
+            self._started = True
 
     def on_epoch_end(self, epoch, logs=None):
+        for key in list(self.history):
+            self.history[key] = self.history[key][:epoch]
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.history.setdefault("epoch_end_time", []).append(time.time())
@@ -247,16 +266,21 @@ def pretrain(
     if budget_minutes:
         budget = TimeBudget(budget_minutes)
         callbacks.append(budget)
+    if verbose == "auto" and not sys.stdout.isatty():
+        verbose = 2  # one line an epoch in logs instead of a redrawn bar
     start = time.time()
     model.fit(
         train_ds, epochs=int(epochs), callbacks=callbacks, verbose=verbose, shuffle=False
     )
     seconds = time.time() - start
-    model.save(os.path.join(out, "model.keras"))
+    # Save then rename, so a crash never leaves a half-written model.keras.
+    model.save(os.path.join(out, "model.tmp.keras"))
+    os.replace(os.path.join(out, "model.tmp.keras"), os.path.join(out, "model.keras"))
     summary = {
         "pretrain_seconds": seconds,
         "epochs_completed": len(history_writer.history.get("loss", [])),
         "stopped_by_budget": bool(budget and budget.stopped_early),
+        "start_epochs": history_writer.start_epochs,
         "final_loss": history_writer.history.get("loss", [float("nan")])[-1],
         "num_train_images": int(len(x_train)),
     }

@@ -199,6 +199,7 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
         recipe_dir = os.path.join(zoo_dir, name)
         training.write_json(os.path.join(recipe_dir, "results.json"), results)
         render_card(name, zoo_dir)
+        render_readme(zoo_dir=zoo_dir)
     return results
 
 
