@@ -68,6 +68,12 @@ def headline(results):
         return "not run yet"
     fractions = results.get("label_fractions", [])
     parts = []
+    if results.get("kind") == "text":
+        for fraction in fractions:
+            value = results["pretrained"].get(f"accuracy@{fraction * 100:g}%")
+            if value is not None:
+                parts.append(f"fine-tune@{fraction * 100:g}% {value:.3f}")
+        return ", ".join(parts)
     for fraction in fractions:
         key = f"linear_probe@{fraction * 100:g}%"
         value = results.get("pretrained", {}).get(key)
@@ -190,9 +196,10 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     out_dir = out_dir or os.path.join("runs", "zoo", name)
     os.makedirs(out_dir, exist_ok=True)
     kind = config.get("kind", "image")
-    if kind != "image":
+    runners = {"image": run_image_recipe, "text": run_text_recipe}
+    if kind not in runners:
         raise ValueError(f"Recipe {name!r} has unknown kind {kind!r}.")
-    results = run_image_recipe(config, out_dir, budget_minutes, verbose=verbose, quick=quick)
+    results = runners[kind](config, out_dir, budget_minutes, verbose=verbose, quick=quick)
     training.write_json(os.path.join(out_dir, "results.json"), results)
     official = budget_minutes is None and not quick
     if write and official:
@@ -240,10 +247,11 @@ def render_card(name, zoo_dir=None):
     results = training.read_json(results_path)
     pre = results["pretrain"]
     hw = results.get("hardware", {})
+    table = text_results_table(results) if results.get("kind") == "text" else results_table(results)
     block = "\n".join([
         CARD_BEGIN,
         "",
-        results_table(results),
+        table,
         "",
         f"Pretraining: {pre['epochs_completed']} epochs in "
         f"{pre['pretrain_seconds'] / 60:.1f} min on {hw.get('cpu_count', '?')} CPU cores "
@@ -297,6 +305,159 @@ def dumps(results):
     return json.dumps(results, indent=2)
 
 
+def run_text_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick=False):
+    """Pretrain a BERT with masked language modeling on a corpus, then
+    fine-tune it (and the same architecture randomly initialised) on a
+    labeled text set with several label fractions."""
+    import math
+    import sys
+
+    import keras
+    import tensorflow as tf
+
+    from keras_ssl import backbones, datasets, evaluation, methods, text
+
+    started = time.time()
+    seed = int(config.get("seed", 0))
+    keras.utils.set_random_seed(seed)
+    budget = budget_minutes if budget_minutes is not None else config.get("budget_minutes")
+    texts = datasets.read_texts(config.get("corpus"), min_length=int(config.get("min_length", 20)))
+    rng = np.random.default_rng(seed)
+    texts = [texts[i] for i in rng.permutation(len(texts))]
+    if quick:
+        texts = texts[:2000]
+    held_out = texts[: max(64, len(texts) // 50)]
+    train_texts = texts[len(held_out):]
+    tokenizer = text.train_wordpiece(
+        train_texts, vocabulary_size=int(config.get("vocabulary_size", 8000)),
+        lowercase=True, max_texts=config.get("vocabulary_texts"),
+    )
+    length = int(config.get("sequence_length", 64))
+    size = config.get("backbone", "bert_tiny")
+    builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall}[size]
+
+    def new_mlm():
+        return methods.MaskedLanguageModel(
+            builder(tokenizer.vocabulary_size(), max_sequence_length=length,
+                    **config.get("backbone_kwargs", {})),
+            tokenizer, sequence_length=length, mask_rate=float(config.get("mask_rate", 0.15)),
+        )
+
+    mlm = new_mlm()
+    batch = int(config.get("batch_size", 64))
+    epochs = 1 if quick else int(config["epochs"])
+    steps = epochs * (len(train_texts) // batch)
+    mlm.compile(optimizer=keras.optimizers.AdamW(
+        keras.optimizers.schedules.CosineDecay(float(config.get("learning_rate", 5e-4)),
+                                               max(1, steps), alpha=0.05),
+        weight_decay=0.01))
+    train_ds = (tf.data.Dataset.from_tensor_slices(train_texts)
+                .shuffle(len(train_texts), seed=seed).batch(batch, drop_remainder=True)
+                .prefetch(tf.data.AUTOTUNE))
+    run_dir = os.path.join(out_dir, "run")
+    os.makedirs(run_dir, exist_ok=True)
+    history_writer = training.HistoryWriter(os.path.join(run_dir, "history.json"))
+    callbacks = [history_writer]
+    timer = training.TimeBudget(budget) if budget else None
+    if timer:
+        callbacks.append(timer)
+    if verbose == "auto" and not sys.stdout.isatty():
+        verbose = 2
+    t0 = time.time()
+    history = mlm.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    seconds = time.time() - t0
+    steps_done = int(mlm.optimizer.iterations.numpy())
+    held = mlm.evaluate(tf.data.Dataset.from_tensor_slices(held_out).batch(batch),
+                        verbose=0, return_dict=True)
+    mlm.save(os.path.join(run_dir, "model.keras"))
+    from keras_ssl.export import export_text_encoder
+
+    export_text_encoder(mlm, os.path.join(run_dir, "text_encoder"), overwrite=True)
+    text.save_vocabulary(tokenizer, os.path.join(run_dir, "vocabulary.txt"))
+
+    (x_train, y_train), (x_test, y_test) = datasets.load_sms_spam(seed=seed)
+    if quick:
+        x_test, y_test = x_test[:100], y_test[:100]
+    eval_cfg = config.get("evaluation", {})
+    fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 0.1, 1.0])]
+    results = {
+        "recipe": config["name"],
+        "kind": "text",
+        "method": "mlm",
+        "label_fractions": fractions,
+        "pretrain": {
+            "pretrain_seconds": seconds,
+            "epochs_completed": len(history.history.get("loss", [])),
+            "steps": steps_done,
+            "stopped_by_budget": bool(timer and timer.stopped_early),
+            "final_loss": float(history.history["loss"][-1]),
+            "train_masked_accuracy": float(history.history["masked_accuracy"][-1]),
+            "held_out_masked_accuracy": float(held["masked_accuracy"]),
+            "held_out_perplexity": float(held["perplexity"]),
+            "tokens_per_second": steps_done * batch * length / seconds,
+            "num_texts": len(train_texts),
+            "vocabulary_size": int(tokenizer.vocabulary_size()),
+        },
+        "pretrained": {},
+        "random_init": {},
+    }
+    ft_batch = int(eval_cfg.get("batch_size", 32))
+    min_steps = 2 if quick else int(eval_cfg.get("min_steps", 300))
+    lr = float(eval_cfg.get("learning_rate", 2e-4))
+    for fraction in fractions:
+        label = _fraction_label(fraction)
+        if fraction >= 1.0:
+            xs, ys = x_train, y_train
+        else:
+            xs, ys = datasets.label_subset(x_train, y_train, fraction=fraction, seed=seed)
+        ep = max(int(eval_cfg.get("min_epochs", 3)), math.ceil(min_steps * ft_batch / len(xs)))
+        if quick:
+            ep = 1
+        for name, source in (("pretrained", mlm), ("random_init", None)):
+            keras.utils.set_random_seed(seed + 7)
+            source = source or new_mlm()
+            clf = evaluation.text_classifier(source, num_classes=2, learning_rate=lr)
+            clf.fit(np.asarray(xs), ys, epochs=ep, batch_size=ft_batch, verbose=0)
+            predictions = np.argmax(clf.predict(np.asarray(x_test), batch_size=256, verbose=0), -1)
+            report = evaluation.classification_report(y_test, predictions)
+            results[name][f"accuracy@{label}"] = report["accuracy"]
+            results[name][f"macro_f1@{label}"] = report["macro_f1"]
+            results[name][f"epochs@{label}"] = ep
+    results["hardware"] = {"cpu_count": os.cpu_count(), "machine": platform.machine(),
+                           "processor": platform.processor() or platform.machine()}
+    results["date"] = datetime.date.today().isoformat()
+    results["total_seconds"] = time.time() - started
+    results["command"] = f"keras-ssl zoo run {config['name']}" + (
+        f" --budget-minutes {budget_minutes:g}" if budget_minutes is not None else "")
+    return results
+
+
+def text_results_table(results):
+    """Markdown table of a text recipe: fine-tuning accuracy and macro F1."""
+    fractions = results["label_fractions"]
+    header = ["encoder"]
+    for f in fractions:
+        header += [f"accuracy, {_fraction_label(f)} labels", f"macro F1, {_fraction_label(f)} labels"]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
+    for row, key in (("MLM-pretrained BERT", "pretrained"),
+                     ("randomly initialised BERT (same architecture)", "random_init")):
+        cells = []
+        for f in fractions:
+            for metric in ("accuracy", "macro_f1"):
+                value = results[key].get(f"{metric}@{_fraction_label(f)}")
+                cells.append(f"{value:.4f}" if isinstance(value, (int, float)) else "–")
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    pre = results["pretrain"]
+    lines += [
+        "",
+        f"Masked-token accuracy after pretraining: {pre['train_masked_accuracy']:.4f} "
+        f"(training batches), {pre['held_out_masked_accuracy']:.4f} (held-out lines); "
+        f"held-out perplexity {pre['held_out_perplexity']:.4f}; "
+        f"{pre['tokens_per_second']:.4f} tokens/s in the MLM train step.",
+    ]
+    return "\n".join(lines)
+
+
 def readme_table(zoo_dir=None):
     """Markdown table of every recipe's headline results, for README.md."""
     zoo_dir = zoo_dir or default_zoo_dir()
@@ -311,6 +472,8 @@ def readme_table(zoo_dir=None):
         if not os.path.exists(path):
             continue
         r = training.read_json(path)
+        if r.get("kind") == "text":
+            continue
 
         def cell(section, key):
             value = r.get(section, {}).get(key)
@@ -328,7 +491,40 @@ def readme_table(zoo_dir=None):
             f"{r.get('hardware', {}).get('cpu_count', '?')} CPU cores "
             f"| `{r['command']}` |"
         )
-    return "\n".join(lines)
+    text_lines = []
+    for name in list_recipes(zoo_dir):
+        path = os.path.join(zoo_dir, name, "results.json")
+        if not os.path.exists(path):
+            continue
+        r = training.read_json(path)
+        if r.get("kind") != "text":
+            continue
+        if not text_lines:
+            text_lines = [
+                "",
+                "Text (SMS spam fine-tuning, test accuracy / macro F1):",
+                "",
+                "| recipe | 1% labels | 10% labels | 100% labels "
+                "| random-init 1% | random-init 10% | random-init 100% | pretraining | reproduce |",
+                "|---|---|---|---|---|---|---|---|---|",
+            ]
+
+        def pair(section, label):
+            acc = r[section].get(f"accuracy@{label}")
+            f1 = r[section].get(f"macro_f1@{label}")
+            if acc is None:
+                return "–"
+            return f"{acc:.4f} / {f1:.4f}"
+
+        pre = r["pretrain"]
+        text_lines.append(
+            f"| [{name}](models/{name}/) | {pair('pretrained', '1%')} | {pair('pretrained', '10%')} "
+            f"| {pair('pretrained', '100%')} | {pair('random_init', '1%')} "
+            f"| {pair('random_init', '10%')} | {pair('random_init', '100%')} "
+            f"| {pre['steps']} steps, {pre['pretrain_seconds'] / 60:.1f} min, "
+            f"masked-token accuracy {pre['held_out_masked_accuracy']:.4f} | `{r['command']}` |"
+        )
+    return "\n".join(lines + text_lines)
 
 
 def render_readme(readme_path=None, zoo_dir=None):

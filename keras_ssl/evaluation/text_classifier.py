@@ -20,6 +20,10 @@ def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
     with AdamW and sparse categorical cross-entropy, ready for
     `clf.fit(texts, labels)`. The pretrained model is not modified.
 
+    `texts` may be a `tf.string` tensor, a `tf.data.Dataset`, or a numpy
+    array of dtype object (`np.array(texts, dtype=object)`); Keras does not
+    accept numpy's fixed-width unicode arrays or plain lists of strings.
+
     Args:
         mlm: a trained `keras_ssl.methods.MaskedLanguageModel`.
         num_classes: number of classes (>= 2).

@@ -168,9 +168,9 @@ def test_text_classifier_fits_on_strings(tokenizer):
     labels = np.array([("cat" in s) for s in SENTENCES], dtype="int64")
     clf = keras_ssl.evaluation.text_classifier(mlm, num_classes=2, learning_rate=3e-3)
     before = [w.numpy().copy() for w in mlm.backbone.weights]
-    history = clf.fit(np.array(SENTENCES), labels, epochs=3, batch_size=8, verbose=0)
+    history = clf.fit(np.array(SENTENCES, dtype=object), labels, epochs=3, batch_size=8, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    assert clf.predict(np.array(SENTENCES[:2]), verbose=0).shape == (2, 2)
+    assert clf.predict(tf.constant(SENTENCES[:2]), verbose=0).shape == (2, 2)
     for a, b in zip(before, mlm.backbone.weights):
         np.testing.assert_array_equal(a, b.numpy())
     probe = keras_ssl.evaluation.text_probe(mlm, num_classes=2)
