@@ -20,3 +20,11 @@ def _seed():
 
     keras.utils.set_random_seed(1234)
     yield
+
+
+# Scripts run as subprocesses by the tests: importing them for doctest
+# collection would configure TensorFlow devices or read sys.argv.
+collect_ignore = [
+    "tests/distributed/multi_worker.py",
+    "tests/distributed/replica_equality.py",
+]

@@ -128,10 +128,10 @@ def _print_table(rows, headers):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
-def cmd_pretrain(args):
+def _pretrain_from_args(args, **kwargs):
     from keras_ssl import training
 
-    result = training.pretrain(
+    return training.pretrain(
         args.out,
         method=args.method,
         dataset=args.dataset,
@@ -144,9 +144,12 @@ def cmd_pretrain(args):
         limit=args.limit,
         data_dir=args.data_dir,
         budget_minutes=args.budget_minutes,
-        export=not args.no_export,
-        overwrite=args.overwrite,
+        **kwargs,
     )
+
+
+def cmd_pretrain(args):
+    result = _pretrain_from_args(args, export=not args.no_export, overwrite=args.overwrite)
     summary = result["summary"]
     print(
         f"Pretrained {args.method} on {args.dataset}: "
@@ -196,21 +199,7 @@ def cmd_demo(args):
     started = time.time()
     print(f"keras-ssl demo: {args.method} on {args.dataset}, "
           f"backbone {args.backbone or 'default'}")
-    result = training.pretrain(
-        args.out,
-        method=args.method,
-        dataset=args.dataset,
-        backbone=args.backbone,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        width_multiplier=args.width_multiplier,
-        seed=args.seed,
-        limit=args.limit,
-        data_dir=args.data_dir,
-        budget_minutes=args.budget_minutes,
-        overwrite=True,
-    )
+    result = _pretrain_from_args(args, overwrite=True)
     data = result["data"]
     (x_train, _), (x_test, y_test) = data
     fractions = (0.1, 1.0)

@@ -30,6 +30,18 @@ KERAS_FILENAME = "encoder.keras"
 METADATA_FILENAME = "metadata.json"
 
 
+def _staging_dir(path, overwrite):
+    """Check `path` and make a temporary folder beside it for the export."""
+    path = os.fspath(path)
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"`path` {path!r} already exists. Pass overwrite=True to replace it."
+        )
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    return path, parent, tempfile.mkdtemp(prefix=".export-", dir=parent)
+
+
 def _replace_atomically(tmp_dir, path, overwrite):
     """Move a finished export from `tmp_dir` to `path`."""
     if os.path.exists(path):
@@ -129,14 +141,7 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True):
             "`encoder` must take images of a fixed shape (H, W, C), got input "
             f"shape {encoder.input_shape}."
         )
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(
-            f"`path` {path!r} already exists. Pass overwrite=True to replace it."
-        )
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    path, parent, tmp_dir = _staging_dir(path, overwrite)
     try:
         module = _frozen_module(encoder, input_shape)
         export_dir = os.path.join(tmp_dir, "model")
@@ -339,14 +344,7 @@ def export_text_encoder(mlm, path, overwrite=False):
         raise TypeError(
             f"`mlm` must be a keras_ssl.methods.MaskedLanguageModel, got {type(mlm).__name__}."
         )
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(
-            f"`path` {path!r} already exists. Pass overwrite=True to replace it."
-        )
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    path, parent, tmp_dir = _staging_dir(path, overwrite)
     try:
         module = _text_module(mlm)
         tf.saved_model.save(module, tmp_dir, signatures={"serving_default": module.serving_default})

@@ -1,6 +1,5 @@
 """Small shared helpers: argument checks with clear errors."""
 
-import numpy as np
 import tensorflow as tf
 
 FLOAT_OR_UINT8 = ("uint8", "float16", "bfloat16", "float32", "float64")

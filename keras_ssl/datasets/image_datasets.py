@@ -289,6 +289,6 @@ def load(name, data_dir=None, download=True):
         f"Could not find the {name!r} data set. Looked in:\n  "
         + "\n  ".join(searched)
         + ("\n" + "\n".join(errors) if errors else "")
-        + f"\nPass data_dir=... pointing at local files, or allow a download."
+        + "\nPass data_dir=... pointing at local files, or allow a download."
         + hint
     )

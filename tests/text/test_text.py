@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import keras
-import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
