@@ -157,7 +157,8 @@ def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
     """Build a backbone by name for images of `input_shape`.
 
     `vit` gets a small configuration (`VIT_DEFAULTS`) and the largest patch
-    size among 4, 2, 1 that divides the image, unless given in `kwargs`.
+    size among 4, 2, 1 that cuts the image into at least 16 patches, unless
+    given in `kwargs`.
     """
     if width_multiplier is not None and backbone.startswith("resnet"):
         kwargs["width_multiplier"] = width_multiplier
@@ -167,7 +168,11 @@ def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
                 kwargs.setdefault(key, value)
         if "patch_size" not in kwargs:
             height, width = input_shape[0], input_shape[1]
-            kwargs["patch_size"] = next(p for p in (4, 2, 1) if height % p == 0 and width % p == 0)
+            # The largest patch that divides the image into at least 16 patches.
+            kwargs["patch_size"] = next(
+                p for p in (4, 2, 1)
+                if height % p == 0 and width % p == 0 and (height // p) * (width // p) >= 16
+            )
     return backbones_lib.get(backbone, input_shape=tuple(input_shape), **kwargs)
 
 
