@@ -307,77 +307,30 @@ def dumps(results):
 
 def run_text_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick=False):
     """Pretrain a BERT with masked language modeling on a corpus, then
-    fine-tune it (and the same architecture randomly initialised) on a
-    labeled text set with several label fractions."""
-    import math
-    import sys
-
-    import keras
-    import tensorflow as tf
-
-    from keras_ssl import backbones, datasets, evaluation, methods, text
-
+    fine-tune it (and the same architecture randomly initialised) on SMS
+    spam with several label fractions (see `training.pretrain_text` and
+    `training.evaluate_text`)."""
     started = time.time()
-    seed = int(config.get("seed", 0))
-    keras.utils.set_random_seed(seed)
     budget = budget_minutes if budget_minutes is not None else config.get("budget_minutes")
-    texts = datasets.read_texts(config.get("corpus"), min_length=int(config.get("min_length", 20)))
-    rng = np.random.default_rng(seed)
-    texts = [texts[i] for i in rng.permutation(len(texts))]
-    if quick:
-        texts = texts[:2000]
-    held_out = texts[: max(64, len(texts) // 50)]
-    train_texts = texts[len(held_out):]
-    tokenizer = text.train_wordpiece(
-        train_texts, vocabulary_size=int(config.get("vocabulary_size", 8000)),
-        lowercase=True, max_texts=config.get("vocabulary_texts"),
+    seed = int(config.get("seed", 0))
+    run = training.pretrain_text(
+        os.path.join(out_dir, "run"),
+        corpus=config.get("corpus"),
+        min_length=int(config.get("min_length", 20)),
+        max_texts=2000 if quick else config.get("max_texts"),
+        vocabulary_size=int(config.get("vocabulary_size", 8000)),
+        vocabulary_texts=config.get("vocabulary_texts"),
+        sequence_length=int(config.get("sequence_length", 64)),
+        backbone=config.get("backbone", "bert_tiny"),
+        backbone_kwargs=config.get("backbone_kwargs"),
+        batch_size=int(config.get("batch_size", 64)),
+        epochs=1 if quick else int(config["epochs"]),
+        learning_rate=float(config.get("learning_rate", 5e-4)),
+        mask_rate=float(config.get("mask_rate", 0.15)),
+        budget_minutes=budget,
+        seed=seed,
+        verbose=verbose,
     )
-    length = int(config.get("sequence_length", 64))
-    size = config.get("backbone", "bert_tiny")
-    builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall}[size]
-
-    def new_mlm():
-        return methods.MaskedLanguageModel(
-            builder(tokenizer.vocabulary_size(), max_sequence_length=length,
-                    **config.get("backbone_kwargs", {})),
-            tokenizer, sequence_length=length, mask_rate=float(config.get("mask_rate", 0.15)),
-        )
-
-    mlm = new_mlm()
-    batch = int(config.get("batch_size", 64))
-    epochs = 1 if quick else int(config["epochs"])
-    steps = epochs * (len(train_texts) // batch)
-    mlm.compile(optimizer=keras.optimizers.AdamW(
-        keras.optimizers.schedules.CosineDecay(float(config.get("learning_rate", 5e-4)),
-                                               max(1, steps), alpha=0.05),
-        weight_decay=0.01))
-    train_ds = (tf.data.Dataset.from_tensor_slices(train_texts)
-                .shuffle(len(train_texts), seed=seed).batch(batch, drop_remainder=True)
-                .prefetch(tf.data.AUTOTUNE))
-    run_dir = os.path.join(out_dir, "run")
-    os.makedirs(run_dir, exist_ok=True)
-    history_writer = training.HistoryWriter(os.path.join(run_dir, "history.json"))
-    callbacks = [history_writer]
-    timer = training.TimeBudget(budget) if budget else None
-    if timer:
-        callbacks.append(timer)
-    if verbose == "auto" and not sys.stdout.isatty():
-        verbose = 2
-    t0 = time.time()
-    history = mlm.fit(train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    seconds = time.time() - t0
-    steps_done = int(mlm.optimizer.iterations.numpy())
-    held = mlm.evaluate(tf.data.Dataset.from_tensor_slices(held_out).batch(batch),
-                        verbose=0, return_dict=True)
-    mlm.save(os.path.join(run_dir, "model.keras"))
-    from keras_ssl.export import export_text_encoder
-
-    export_text_encoder(mlm, os.path.join(run_dir, "text_encoder"), overwrite=True)
-    text.save_vocabulary(tokenizer, os.path.join(run_dir, "vocabulary.txt"))
-
-    (x_train, y_train), (x_test, y_test) = datasets.load_sms_spam(seed=seed)
-    if quick:
-        x_test, y_test = x_test[:100], y_test[:100]
     eval_cfg = config.get("evaluation", {})
     fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 0.1, 1.0])]
     results = {
@@ -385,44 +338,17 @@ def run_text_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick=
         "kind": "text",
         "method": "mlm",
         "label_fractions": fractions,
-        "pretrain": {
-            "pretrain_seconds": seconds,
-            "epochs_completed": len(history.history.get("loss", [])),
-            "steps": steps_done,
-            "stopped_by_budget": bool(timer and timer.stopped_early),
-            "final_loss": float(history.history["loss"][-1]),
-            "train_masked_accuracy": float(history.history["masked_accuracy"][-1]),
-            "held_out_masked_accuracy": float(held["masked_accuracy"]),
-            "held_out_perplexity": float(held["perplexity"]),
-            "tokens_per_second": steps_done * batch * length / seconds,
-            "num_texts": len(train_texts),
-            "vocabulary_size": int(tokenizer.vocabulary_size()),
-        },
-        "pretrained": {},
-        "random_init": {},
+        "pretrain": run["summary"],
     }
-    ft_batch = int(eval_cfg.get("batch_size", 32))
-    min_steps = 2 if quick else int(eval_cfg.get("min_steps", 300))
-    lr = float(eval_cfg.get("learning_rate", 2e-4))
-    for fraction in fractions:
-        label = _fraction_label(fraction)
-        if fraction >= 1.0:
-            xs, ys = x_train, y_train
-        else:
-            xs, ys = datasets.label_subset(x_train, y_train, fraction=fraction, seed=seed)
-        ep = max(int(eval_cfg.get("min_epochs", 3)), math.ceil(min_steps * ft_batch / len(xs)))
-        if quick:
-            ep = 1
-        for name, source in (("pretrained", mlm), ("random_init", None)):
-            keras.utils.set_random_seed(seed + 7)
-            source = source or new_mlm()
-            clf = evaluation.text_classifier(source, num_classes=2, learning_rate=lr)
-            clf.fit(np.asarray(xs), ys, epochs=ep, batch_size=ft_batch, verbose=0)
-            predictions = np.argmax(clf.predict(np.asarray(x_test), batch_size=256, verbose=0), -1)
-            report = evaluation.classification_report(y_test, predictions)
-            results[name][f"accuracy@{label}"] = report["accuracy"]
-            results[name][f"macro_f1@{label}"] = report["macro_f1"]
-            results[name][f"epochs@{label}"] = ep
+    results.update(training.evaluate_text(
+        run["model"], run["new_model"], fractions, seed=seed,
+        batch_size=int(eval_cfg.get("batch_size", 32)),
+        min_steps=2 if quick else int(eval_cfg.get("min_steps", 300)),
+        min_epochs=1 if quick else int(eval_cfg.get("min_epochs", 3)),
+        learning_rate=float(eval_cfg.get("learning_rate", 2e-4)),
+        max_test=100 if quick else None,
+        max_epochs=1 if quick else None,
+    ))
     results["hardware"] = {"cpu_count": os.cpu_count(), "machine": platform.machine(),
                            "processor": platform.processor() or platform.machine()}
     results["date"] = datetime.date.today().isoformat()

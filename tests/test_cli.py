@@ -78,3 +78,20 @@ def test_zoo_list_shows_every_recipe(capsys):
         assert name in out
     with pytest.raises(ValueError, match="Unknown recipe"):
         zoo.load_recipe("no_such_recipe")
+
+
+@pytest.mark.slow
+def test_pretrain_mlm_on_a_text_file(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(
+        f"the {a} {b} sat on the {c} mat" for a in ("red", "big", "old", "shy")
+        for b in ("cat", "dog", "fox") for c in ("blue", "green", "warm", "cold")) + "\n")
+    out = tmp_path / "mlm"
+    assert run_cli("pretrain", "--method", "mlm", "--text", corpus, "--epochs", "1",
+                   "--batch-size", "8", "--sequence-length", "16", "--vocabulary-size", "60",
+                   "--out", out) == 0
+    for name in ("config.json", "history.json", "model.keras", "vocabulary.txt", "pretrain.json"):
+        assert (out / name).exists(), name
+    assert (out / "text_encoder" / "saved_model.pb").exists()
+    summary = json.loads((out / "pretrain.json").read_text())
+    assert 0.0 <= summary["held_out_masked_accuracy"] <= 1.0 and summary["steps"] >= 1
