@@ -171,6 +171,8 @@ def run_image_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick
         learning_rate=float(ft.get("learning_rate", 1e-3)), verbose=0,
     )
     results["pretrained"][f"fine_tune@{label}"] = acc
+    results["plots"] = save_image_plots(result["model"], os.path.join(out_dir, "run"),
+                                        x_test, y_test, config["dataset"])
     results["hardware"] = {
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
@@ -182,6 +184,41 @@ def run_image_recipe(config, out_dir, budget_minutes=None, verbose="auto", quick
         f" --budget-minutes {budget_minutes:g}" if budget_minutes is not None else ""
     )
     return results
+
+
+def save_image_plots(model, run_dir, x_test, y_test, dataset):
+    """Loss curves, embedding projection, retrieval grid (and reconstructions
+    for generative methods) as PNGs in `run_dir`; returns their file names."""
+    import matplotlib.pyplot as plt
+
+    from keras_ssl import datasets as datasets_lib
+    from keras_ssl import evaluation, visualize
+
+    names = []
+
+    def keep(fig, name):
+        plt.close(fig)
+        names.append(name)
+
+    keep(visualize.plot_history(run_dir, path=os.path.join(run_dir, "loss_curve.png")),
+         "loss_curve.png")
+    x, y = x_test[:2000], y_test[:2000]
+    features = evaluation.extract_features(model.encoder, x)
+    class_names = datasets_lib.info(dataset)["class_names"]
+    keep(visualize.plot_embeddings(features, y, path=os.path.join(run_dir, "embeddings_pca.png"),
+                                   class_names=class_names), "embeddings_pca.png")
+    queries = [int(np.flatnonzero(y == c)[0]) for c in np.unique(y)[:4]]
+    gallery = np.setdiff1d(np.arange(len(x)), queries)
+    keep(visualize.plot_retrieval((features[queries], features[gallery]), x[queries], x[gallery],
+                                  k=6, gallery_labels=[class_names[int(c)] for c in y[gallery]],
+                                  query_labels=[class_names[int(c)] for c in y[queries]],
+                                  path=os.path.join(run_dir, "retrieval.png")), "retrieval.png")
+    if hasattr(model, "reconstruct"):
+        images, masked, reconstructed = model.reconstruct(x[:8])
+        keep(visualize.plot_reconstructions(images, masked, reconstructed,
+                                            path=os.path.join(run_dir, "reconstructions.png")),
+             "reconstructions.png")
+    return names
 
 
 def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True,

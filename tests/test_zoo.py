@@ -49,5 +49,9 @@ def test_every_recipe_runs_at_a_tiny_budget(name, tmp_path):
     assert os.path.exists(tmp_path / "run" / exported / "saved_model.pb")
     for value in results["pretrained"].values():
         assert 0.0 <= value <= 1.0
+    for png in results.get("plots", []):
+        assert (tmp_path / "run" / png).stat().st_size > 2000, png
+    if results.get("kind") != "text":
+        assert "embeddings_pca.png" in results["plots"]
     table = zoo.results_table(results)
     assert "random-init encoder" in table
