@@ -302,7 +302,10 @@ def cmd_zoo(args):
         print(f"Regenerated models/{args.name}/README.md and the README results table")
         return 0
     results = zoo.run_recipe(args.name, out_dir=args.out, budget_minutes=args.budget_minutes)
-    print(zoo.results_table(results))
+    if results.get("kind") == "text":
+        print(zoo.text_results_table(results))
+    else:
+        print(zoo.results_table(results))
     print(f"Total {results['total_seconds'] / 60:.1f} min.")
     return 0
 
