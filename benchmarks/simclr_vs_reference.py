@@ -31,7 +31,6 @@ ROOT = os.path.dirname(HERE)
 CONFIGS = {
     "reference": {"impl": "reference"},
     "keras_ssl": {"impl": "keras_ssl"},
-    "keras_ssl_jit": {"impl": "keras_ssl", "jit_compile": True},
     "keras_ssl_no_augmentation": {"impl": "keras_ssl", "augment": False},
 }
 

@@ -6,6 +6,8 @@ timed fits is reported. Prints a table and writes JSON.
 
     python benchmarks/throughput.py --methods simclr --image-size 28 \
         --channels 1 --batch-size 256 --steps 8 --repeats 3
+    python benchmarks/throughput.py --methods mlm --batch-size 64 --out \
+        benchmarks/results/throughput_mlm.json     # BERT-Tiny, tokens/s
 """
 
 import argparse
@@ -56,6 +58,37 @@ def measure(method, backbone, width, image_size, channels, batch_size, steps,
     }
 
 
+def measure_mlm(batch_size, steps, repeats, sequence_length=64, vocabulary_size=8000, seed=0):
+    """Tokens per second of the BERT-Tiny masked-LM train step on Shakespeare."""
+    from keras_ssl import backbones, datasets, methods, text
+
+    keras.utils.set_random_seed(seed)
+    lines = datasets.read_texts(min_length=20)[: batch_size * steps * 4]
+    tokenizer = text.train_wordpiece(lines, vocabulary_size=vocabulary_size)
+    model = methods.MaskedLanguageModel(
+        backbones.BertTiny(tokenizer.vocabulary_size(), max_sequence_length=sequence_length),
+        tokenizer, sequence_length=sequence_length,
+    )
+    model.compile(optimizer="auto")
+    dataset = tf.data.Dataset.from_tensor_slices(lines[: batch_size * steps])
+    dataset = dataset.batch(batch_size, drop_remainder=True).cache().prefetch(tf.data.AUTOTUNE)
+    model.fit(dataset.take(2), epochs=1, verbose=0)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.fit(dataset, epochs=1, verbose=0)
+        rates.append(batch_size * steps * sequence_length / (time.perf_counter() - start))
+    return {
+        "method": "mlm",
+        "backbone": "bert_tiny",
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "encoder_params": int(model.backbone.count_params()),
+        "tokens_per_second_median": statistics.median(rates),
+        "tokens_per_second_runs": rates,
+    }
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=["simclr"])
@@ -71,16 +104,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = []
     for method in args.methods:
+        if method == "mlm":
+            rows.append(measure_mlm(args.batch_size, args.steps, args.repeats))
+            continue
         rows.append(measure(
             method, "vit" if method == "mae" else args.backbone, args.width_multiplier,
             args.image_size,
             args.channels, args.batch_size, args.steps, args.repeats,
             jit_compile=args.jit_compile,
         ))
-    print(f"{'method':<12}{'backbone':<12}{'params':>10}{'batch':>7}{'img/s (median)':>16}")
+    print(f"{'method':<12}{'backbone':<12}{'params':>10}{'batch':>7}{'median rate':>22}")
     for r in rows:
+        if "tokens_per_second_median" in r:
+            rate = f"{r['tokens_per_second_median']:.1f} tokens/s"
+        else:
+            rate = f"{r['images_per_second_median']:.1f} img/s"
         print(f"{r['method']:<12}{r['backbone']:<12}{r['encoder_params']:>10}"
-              f"{r['batch_size']:>7}{r['images_per_second_median']:>16.1f}")
+              f"{r['batch_size']:>7}{rate:>22}")
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     payload = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
