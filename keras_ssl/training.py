@@ -119,6 +119,26 @@ class HistoryWriter(keras.callbacks.Callback):
         write_json(self.path, self.history)
 
 
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`BackupAndRestore` whose backups are written then renamed into place.
+
+    Keras writes the backup weights in place, so a run killed during the
+    write leaves a truncated file that the restarted run cannot open. Here
+    each file is written beside its final name and moved over it with
+    `os.replace`, so the backup on disk is always a complete one.
+    """
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tmp_weights = self._weights_path.replace(".weights.h5", ".tmp.weights.h5")
+        self.model.save_weights(filepath=tmp_weights, overwrite=True)
+        os.replace(tmp_weights, self._weights_path)
+        tmp_meta = self._training_metadata_path + ".tmp"
+        with open(tmp_meta, "w") as f:
+            f.write(json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        os.replace(tmp_meta, self._training_metadata_path)
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Stop training once `minutes` of wall-clock time have been spent.
 
@@ -265,7 +285,7 @@ def pretrain(
     callbacks = [
         history_writer,
         keras.callbacks.TensorBoard(os.path.join(out, "logs"), update_freq="epoch"),
-        keras.callbacks.BackupAndRestore(os.path.join(out, "checkpoints")),
+        AtomicBackupAndRestore(os.path.join(out, "checkpoints")),
     ]
     budget = None
     if budget_minutes:
