@@ -1,70 +1,156 @@
-"""WordPiece tokenizers trained on a corpus (keras-hub)."""
+"""WordPiece tokenizers trained on a corpus (keras-hub).
+
+`train_wordpiece` learns a vocabulary with
+`keras_hub.tokenizers.compute_word_piece_vocabulary` and returns a
+`keras_hub.tokenizers.WordPieceTokenizer`; `save_vocabulary` and
+`load_tokenizer` write and read it as a BERT-style `vocab.txt` (one token a
+line, the token id is the line number).
+"""
 
 import os
 
 import keras_hub
+import numpy as np
 import tensorflow as tf
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+OOV_TOKEN = "[UNK]"
+
+
+def _as_string_dataset(texts):
+    """A dataset of scalar strings from a list, array, tensor or dataset."""
+    if isinstance(texts, tf.data.Dataset):
+        spec = texts.element_spec
+        if not isinstance(spec, (tf.TensorSpec, tf.RaggedTensorSpec)) or spec.dtype != tf.string:
+            raise TypeError(
+                "`texts` must be a tf.data.Dataset of strings (e.g. from "
+                f"keras_ssl.datasets.load_text), got elements {spec}."
+            )
+        if spec.shape.rank != 0:
+            texts = texts.unbatch()
+        return texts
+    if isinstance(texts, str):
+        raise TypeError(
+            "`texts` must be a list or a dataset of strings, got a single string; "
+            "wrap it in a list."
+        )
+    if isinstance(texts, (list, tuple, np.ndarray, tf.Tensor)):
+        items = np.asarray(texts, dtype=object).reshape(-1) if not isinstance(
+            texts, tf.Tensor) else texts
+        if isinstance(items, np.ndarray):
+            if any(not isinstance(t, (str, bytes)) for t in items):
+                raise TypeError("`texts` must hold only strings.")
+            items = tf.constant(list(items), dtype=tf.string)
+        elif items.dtype != tf.string:
+            raise TypeError(f"`texts` must hold strings, got dtype {items.dtype.name}.")
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(items, [-1]))
+    raise TypeError(
+        "`texts` must be a tf.data.Dataset of strings or a list of strings, got "
+        f"{type(texts).__name__}."
+    )
 
 
 def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
                     reserved_tokens=SPECIAL_TOKENS, max_texts=None):
-    """Train a WordPiece vocabulary and return a keras-hub tokenizer.
+    """Train a WordPiece vocabulary on a corpus; return a keras-hub tokenizer.
 
-    Wraps `keras_hub.tokenizers.compute_word_piece_vocabulary`; the special
-    tokens come first ([PAD] has id 0).
+    Wraps `keras_hub.tokenizers.compute_word_piece_vocabulary` (the BERT
+    WordPiece algorithm of Wu et al. 2016 as implemented in TensorFlow
+    Text). The reserved tokens come first, in order: with the default,
+    `[PAD]` has id 0, `[UNK]` 1, `[CLS]` 2, `[SEP]` 3 and `[MASK]` 4.
 
     Args:
-        texts: a `tf.data.Dataset` of strings, or a list of strings.
-        vocabulary_size: the vocabulary's maximum size, special tokens included.
-        lowercase: lower-case text before splitting (the same setting is
-            stored in the tokenizer).
-        reserved_tokens: special tokens, placed first.
-        max_texts: train on at most this many strings.
+        texts: a `tf.data.Dataset` of strings (scalar or batched, e.g. from
+            `keras_ssl.datasets.load_text`), or a list of strings.
+        vocabulary_size: the vocabulary's maximum size, reserved tokens
+            included. The result can be smaller on a small corpus: use
+            `tokenizer.vocabulary_size()` for the model.
+        lowercase: lower-case text before splitting; the tokenizer keeps the
+            same setting.
+        reserved_tokens: special tokens placed first. Must contain `[UNK]`
+            (the out-of-vocabulary token); `MaskedLanguageModel` also needs
+            `[PAD]`, `[CLS]`, `[SEP]` and `[MASK]`.
+        max_texts: learn the vocabulary from at most this many strings
+            (the first ones), to bound the time on a large corpus.
 
     Returns:
-        A `keras_hub.tokenizers.WordPieceTokenizer`.
+        A `keras_hub.tokenizers.WordPieceTokenizer` (ragged output, `[UNK]`
+        for unknown words).
 
     Example:
 
     >>> tok = train_wordpiece(["the cat sat", "the dog sat"], vocabulary_size=40)
-    >>> tok.id_to_token(0), tok.token_to_id("[MASK]") == 4
-    ('[PAD]', True)
+    >>> tok.id_to_token(0), tok.token_to_id("[MASK]")
+    ('[PAD]', 4)
+    >>> tok.detokenize(tok(["The cat sat"]))
+    ['the cat sat']
     """
     reserved_tokens = list(reserved_tokens)
-    if int(vocabulary_size) <= len(reserved_tokens):
+    if not all(isinstance(t, str) and t for t in reserved_tokens):
+        raise TypeError(f"`reserved_tokens` must be non-empty strings, got {reserved_tokens!r}.")
+    if len(set(reserved_tokens)) != len(reserved_tokens):
+        raise ValueError(f"`reserved_tokens` has duplicates: {reserved_tokens!r}.")
+    if OOV_TOKEN not in reserved_tokens:
         raise ValueError(
-            f"`vocabulary_size` ({vocabulary_size}) must be larger than the "
-            f"{len(reserved_tokens)} special tokens {reserved_tokens}."
+            f"`reserved_tokens` must contain the out-of-vocabulary token {OOV_TOKEN!r}, "
+            f"got {reserved_tokens!r}."
         )
-    if isinstance(texts, (list, tuple)):
-        if not texts:
-            raise ValueError("`texts` is empty: cannot train a vocabulary.")
-        texts = tf.data.Dataset.from_tensor_slices(list(texts))
-    if not isinstance(texts, tf.data.Dataset):
-        raise TypeError(
-            f"`texts` must be a tf.data.Dataset of strings or a list, got {type(texts).__name__}."
+    if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, (int, np.integer)):
+        raise TypeError(f"`vocabulary_size` must be an integer, got {vocabulary_size!r}.")
+    if vocabulary_size <= len(reserved_tokens):
+        raise ValueError(
+            f"`vocabulary_size` ({vocabulary_size}) must be larger than the number of "
+            f"special tokens ({len(reserved_tokens)}: {reserved_tokens}), to leave room "
+            "for words."
         )
-    if texts.element_spec.shape.rank not in (0, None):
-        texts = texts.unbatch()
-    if max_texts:
-        texts = texts.take(int(max_texts))
-    if texts.take(1).cardinality() == 0 or next(iter(texts.take(1)), None) is None:
-        raise ValueError("`texts` is empty: cannot train a vocabulary.")
-    vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-        texts.batch(1000),
-        vocabulary_size=int(vocabulary_size),
-        lowercase=lowercase,
-        reserved_tokens=reserved_tokens,
-    )
+    if max_texts is not None and (isinstance(max_texts, bool) or int(max_texts) < 1):
+        raise ValueError(f"`max_texts` must be a positive integer or None, got {max_texts!r}.")
+    dataset = _as_string_dataset(texts)
+    if max_texts is not None:
+        dataset = dataset.take(int(max_texts))
+    if next(iter(dataset.take(1)), None) is None:
+        raise ValueError("`texts` is empty: cannot train a vocabulary on no text.")
+    try:
+        vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+            dataset.batch(1024),
+            vocabulary_size=int(vocabulary_size),
+            lowercase=lowercase,
+            reserved_tokens=reserved_tokens,
+        )
+    except (StopIteration, RuntimeError) as e:
+        # TensorFlow Text's learner fails this way on a corpus without words.
+        raise ValueError(
+            "`texts` holds no words (only empty strings or whitespace): cannot "
+            "train a vocabulary."
+        ) from e
+    if len(vocabulary) <= len(reserved_tokens):
+        raise ValueError(
+            "`texts` holds no words (only empty strings or whitespace): cannot "
+            "train a vocabulary."
+        )
     return keras_hub.tokenizers.WordPieceTokenizer(
-        vocabulary=vocabulary, lowercase=lowercase, oov_token="[UNK]",
+        vocabulary=vocabulary, lowercase=lowercase, oov_token=OOV_TOKEN
     )
+
+
+def _check_tokenizer(tokenizer):
+    if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
+        raise TypeError(
+            "`tokenizer` must be a keras_hub.tokenizers.WordPieceTokenizer, got "
+            f"{type(tokenizer).__name__}."
+        )
+    if tokenizer.get_vocabulary() is None:
+        raise ValueError("`tokenizer` has no vocabulary.")
 
 
 def save_vocabulary(tokenizer, path):
-    """Write the tokenizer's vocabulary, one token a line."""
+    """Write the tokenizer's vocabulary to `path`, one token a line.
+
+    The file is a BERT-style `vocab.txt`; `load_tokenizer(path)` reads it
+    back. Returns `path`.
+    """
+    _check_tokenizer(tokenizer)
+    path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         for token in tokenizer.get_vocabulary():
@@ -73,9 +159,33 @@ def save_vocabulary(tokenizer, path):
 
 
 def load_tokenizer(path, lowercase=True):
-    """A WordPiece tokenizer from a vocabulary file written by `save_vocabulary`."""
+    """A `WordPieceTokenizer` from a vocabulary file (see `save_vocabulary`).
+
+    Args:
+        path: the vocabulary file, one token a line.
+        lowercase: must match the setting the vocabulary was trained with
+            (`train_wordpiece`'s default is True).
+
+    Example:
+
+    >>> import tempfile, os
+    >>> tok = train_wordpiece(["the cat sat"], vocabulary_size=30)
+    >>> path = save_vocabulary(tok, os.path.join(tempfile.mkdtemp(), "vocab.txt"))
+    >>> load_tokenizer(path).get_vocabulary() == tok.get_vocabulary()
+    True
+    """
+    path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"`path` {path!r} does not exist.")
+        raise FileNotFoundError(f"`path` {path!r} does not exist (expected a vocabulary file).")
+    with open(path, encoding="utf-8") as f:
+        vocabulary = [line.rstrip("\n") for line in f]
+    if vocabulary and vocabulary[-1] == "":
+        vocabulary.pop()
+    if OOV_TOKEN not in vocabulary:
+        raise ValueError(
+            f"The vocabulary file {path!r} has no {OOV_TOKEN} token; is it a WordPiece "
+            "vocabulary written by save_vocabulary?"
+        )
     return keras_hub.tokenizers.WordPieceTokenizer(
-        vocabulary=path, lowercase=lowercase, oov_token="[UNK]"
+        vocabulary=vocabulary, lowercase=lowercase, oov_token=OOV_TOKEN
     )

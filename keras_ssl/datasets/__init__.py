@@ -6,6 +6,7 @@ from keras_ssl.datasets.image_datasets import load  # noqa: F401
 from keras_ssl.datasets.image_datasets import read_idx  # noqa: F401
 from keras_ssl.datasets.pipeline import label_subset  # noqa: F401
 from keras_ssl.datasets.pipeline import make_dataset  # noqa: F401
-from keras_ssl.datasets.text_datasets import load_sms_spam  # noqa: F401
-from keras_ssl.datasets.text_datasets import load_text  # noqa: F401
-from keras_ssl.datasets.text_datasets import read_texts  # noqa: F401
+from keras_ssl.datasets.text import load_sms_spam  # noqa: F401
+from keras_ssl.datasets.text import load_text  # noqa: F401
+from keras_ssl.datasets.text import read_texts  # noqa: F401
+from keras_ssl.datasets.text import shakespeare_files  # noqa: F401
