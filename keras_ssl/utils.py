@@ -1,5 +1,7 @@
 """Small shared helpers: argument checks with clear errors."""
 
+import numbers
+
 import tensorflow as tf
 
 FLOAT_OR_UINT8 = ("uint8", "float16", "bfloat16", "float32", "float64")
@@ -69,3 +71,23 @@ def check_not_empty(name, array):
     """Raise if `array` has no samples."""
     if len(array) == 0:
         raise ValueError(f"`{name}` is empty: expected at least one sample.")
+
+
+def check_image_size(image_size, name="image_size"):
+    """Return `image_size` (an int or a pair) as a `(height, width)` tuple.
+
+    >>> check_image_size(32), check_image_size((28, 14))
+    ((32, 32), (28, 14))
+    """
+    if isinstance(image_size, numbers.Integral):
+        image_size = (image_size, image_size)
+    try:
+        size = tuple(int(s) for s in image_size)
+    except (TypeError, ValueError):
+        size = ()
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(
+            f"`{name}` must be a positive int or a pair (height, width), "
+            f"got {image_size!r}."
+        )
+    return size

@@ -7,8 +7,12 @@ from keras_ssl.utils import check_fraction
 
 
 def num_masked(num_patches, mask_ratio):
-    """round(mask_ratio * num_patches), keeping at least one patch visible."""
-    return int(min(max(round(mask_ratio * num_patches), 0), num_patches - 1))
+    """`round(mask_ratio * num_patches)`, clamped to [1, num_patches - 1].
+
+    At least one patch stays visible (the encoder needs an input) and at
+    least one is masked (the loss needs a target).
+    """
+    return int(min(max(round(mask_ratio * num_patches), 1), num_patches - 1))
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
@@ -16,9 +20,10 @@ class RandomPatchMasking(keras.layers.Layer):
     """Hide a random subset of each sample's patch tokens (He et al. 2021).
 
     For every sample independently, a random permutation of the P patches
-    (argsort of uniform noise) keeps the first P - M and masks the other
-    M = round(mask_ratio x P), so every sample has exactly M masked patches
-    (at least one patch always stays visible).
+    (argsort of uniform noise, as in the MAE code) keeps the first P - M and
+    masks the other M = round(mask_ratio x P), so every sample has exactly
+    M masked patches. M is clamped to [1, P - 1] so that at least one patch
+    stays visible and at least one is masked.
 
     Returns a dict:
         "visible": (N, P - M, D) tokens of the kept patches, in permutation order;
@@ -28,8 +33,15 @@ class RandomPatchMasking(keras.layers.Layer):
         "restore_indices": (N, P) int32, the inverse permutation: gathering
             `concat([visible, mask_tokens])` with it restores patch order.
 
-    Masking is the pretext task itself, so it is applied with
-    `training=False` too (a model's `reconstruct()` relies on that).
+    Masking is the pretext task itself, so it behaves the same whatever
+    the `training` flag: at inference (e.g. to show reconstructions) a
+    fresh random mask is drawn as in training.
+
+    Args:
+        mask_ratio: fraction of patches to mask, in (0, 1) (MAE: 0.75).
+        seed: integer seed for the layer's `keras.random.SeedGenerator`.
+
+    Input: `(N, P, D)` patch tokens with a known P >= 2.
 
     Example:
 
@@ -47,10 +59,10 @@ class RandomPatchMasking(keras.layers.Layer):
 
     def call(self, tokens):
         tokens = ops.convert_to_tensor(tokens)
-        if len(tokens.shape) != 3 or tokens.shape[1] is None:
+        if len(tokens.shape) != 3 or tokens.shape[1] is None or tokens.shape[1] < 2:
             raise ValueError(
                 "RandomPatchMasking expects tokens of shape (batch, patches, dim) "
-                f"with a known number of patches, got {tokens.shape}."
+                f"with a known number of patches >= 2, got {tuple(tokens.shape)}."
             )
         num_patches = tokens.shape[1]
         masked = num_masked(num_patches, self.mask_ratio)

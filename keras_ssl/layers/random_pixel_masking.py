@@ -5,17 +5,31 @@ from keras import ops
 
 from keras_ssl.layers.patchify import check_patch_size
 from keras_ssl.utils import check_fraction
+from keras_ssl.utils import check_images
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class RandomPixelMasking(keras.layers.Layer):
     """Replace a random subset of pixels (or square patches) by `fill_value`.
 
+    The corruption of a denoising autoencoder (Vincent et al. 2008, "masking
+    noise"; with square patches, the context encoder of Pathak et al. 2016).
     For each sample independently, exactly round(mask_ratio x cells) cells
-    are masked, where a cell is a pixel (`patch_size=1`) or a
-    `patch_size` x `patch_size` square. Returns `(masked_images, mask)` with
-    `mask` of shape (N, H, W, 1), 1 where masked. With `training=False` the
-    images pass unchanged and the mask is all zeros.
+    are masked (at least one), where a cell is a pixel (`patch_size=1`) or a
+    `patch_size` x `patch_size` square on a grid; the cells are the first of
+    a per-sample random permutation (argsort of uniform noise). Every
+    channel of a masked pixel is set to `fill_value`.
+
+    Returns `(masked_images, mask)` with `mask` of shape (N, H, W, 1), 1
+    where masked. With `training=False` the images pass unchanged (cast to
+    the compute dtype) and the mask is all zeros, so a model can be run on
+    clean images at inference.
+
+    Args:
+        mask_ratio: fraction of cells to mask, in (0, 1).
+        patch_size: side of the square cells; must divide H and W.
+        fill_value: value written into masked pixels (images are in [0, 255]).
+        seed: integer seed for the layer's `keras.random.SeedGenerator`.
 
     Example:
 
@@ -25,33 +39,39 @@ class RandomPixelMasking(keras.layers.Layer):
     0.5
     """
 
-    def __init__(self, mask_ratio=0.5, patch_size=1, fill_value=0.0, seed=None, **kwargs):
+    def __init__(
+        self, mask_ratio=0.5, patch_size=1, fill_value=0.0, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
+        check_patch_size((None, None), patch_size)
         self.patch_size = int(patch_size)
-        check_patch_size((None, None), self.patch_size)
         self.fill_value = float(fill_value)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
-        images = ops.cast(images, "float32")
-        if len(images.shape) != 4:
-            raise ValueError(
-                f"RandomPixelMasking expects rank-4 images (N, H, W, C), got {images.shape}."
-            )
+        check_images(images, "images")
         _, h, w, _ = images.shape
-        check_patch_size((h, w), self.patch_size)
+        if h is None or w is None:
+            raise ValueError(
+                "RandomPixelMasking needs a known image height and width, got "
+                f"shape {tuple(images.shape)}."
+            )
+        check_patch_size(tuple(images.shape[1:]), self.patch_size, shape=images.shape)
+        images = ops.cast(images, self.compute_dtype)
         if not training:
             return images, ops.zeros_like(images[..., :1])
         p = self.patch_size
         gh, gw = h // p, w // p
         cells = gh * gw
-        masked = int(min(max(round(self.mask_ratio * cells), 1), cells))
+        # Exactly this many cells per sample; at least one masked and, where
+        # there is more than one cell, at least one left visible.
+        masked = int(min(max(round(self.mask_ratio * cells), 1), max(cells - 1, 1)))
         batch = ops.shape(images)[0]
         noise = keras.random.uniform((batch, cells), seed=self.seed_generator)
         ranks = ops.argsort(ops.argsort(noise, axis=1), axis=1)
-        cell_mask = ops.cast(ranks < masked, "float32")
+        cell_mask = ops.cast(ranks < masked, self.compute_dtype)
         mask = ops.reshape(cell_mask, (-1, gh, 1, gw, 1))
         mask = ops.tile(mask, (1, 1, p, 1, p))
         mask = ops.reshape(mask, (-1, h, w, 1))

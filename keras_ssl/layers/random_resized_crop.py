@@ -1,40 +1,76 @@
 """Inception-style random resized crop with a box drawn per sample."""
 
 import math
+import numbers
 
 import keras
-import tensorflow as tf
 from keras import ops
+
+from keras_ssl.utils import check_images
+
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+def check_range(name, value, low=0.0, high=None):
+    """Validate a `(low, high)` pair with `low_bound < low <= high [<= high_bound]`."""
+    try:
+        pair = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        pair = ()
+    upper = "" if high is None else f" <= {high:g}"
+    if (
+        len(pair) != 2
+        or not low < pair[0] <= pair[1]
+        or (high is not None and pair[1] > high)
+    ):
+        raise ValueError(
+            f"`{name}` must be a pair (low, high) with {low:g} < low <= high"
+            f"{upper}, got {value!r}."
+        )
+    return pair
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class RandomResizedCrop(keras.layers.Layer):
-    """Crop a random box of each image and resize it to (height, width).
+    """Crop a random box of each image and resize it to `(height, width)`.
 
-    Szegedy et al. 2015 ("Going deeper with convolutions"), the crop SimCLR
-    relies on most. For each sample independently, the box covers a fraction
-    of the image area drawn uniformly from `scale`, with an aspect ratio
-    drawn log-uniformly from `ratio`, at a uniform position; it is clipped
-    to the image. With `training=False` the whole image is resized, so the
-    output shape never depends on the mode.
+    The "Inception-style" crop (Szegedy et al. 2015, "Going deeper with
+    convolutions"), the augmentation SimCLR (Chen et al. 2020) found to
+    matter most. For each sample independently the box covers a fraction of
+    the image area drawn uniformly from `scale`, has an aspect ratio
+    (width / height) drawn log-uniformly from `ratio`, sits at a uniform
+    random position, and is clipped to the image. The box is resampled to
+    `(height, width)` with the sampling of `tf.image.crop_and_resize`, by
+    matrix products that XLA compiles (see `transform_images`).
+
+    With `training=False` the whole image is resized to `(height, width)`
+    (no randomness), so the output shape never depends on the mode.
 
     Written here because Keras core has no such layer: `keras.layers.
-    RandomCrop` draws one offset per batch and returns the input uncropped
-    at inference. The resampling uses `tf.image.crop_and_resize`, which
-    takes one box per sample.
+    RandomCrop` draws one offset for the whole batch, does not rescale, and
+    returns the input uncropped at inference.
 
     Args:
-        height, width: output size.
-        scale: range of the box's area as a fraction of the image's.
-        ratio: range of the box's aspect ratio (width / height).
-        interpolation: "bilinear" or "nearest".
-        seed: integer seed.
+        height: output height in pixels.
+        width: output width in pixels.
+        scale: `(low, high)` range of the box area as a fraction of the
+            image area, `0 < low <= high <= 1`.
+        ratio: `(low, high)` range of the box aspect ratio (width / height),
+            sampled log-uniformly.
+        interpolation: `"bilinear"` or `"nearest"`.
+        seed: integer seed for the layer's `keras.random.SeedGenerator`.
+
+    Input: `(N, H, W, C)` images, uint8 or float in [0, 255].
+    Output: `(N, height, width, C)` in the layer's compute dtype (float32).
 
     Example:
 
     >>> import numpy as np
     >>> crop = RandomResizedCrop(24, 24, seed=0)
-    >>> tuple(crop(np.zeros((4, 32, 32, 3), "float32")).shape)
+    >>> images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3))
+    >>> tuple(crop(images.astype("uint8")).shape)
+    (4, 24, 24, 3)
+    >>> tuple(crop(images.astype("uint8"), training=False).shape)
     (4, 24, 24, 3)
     """
 
@@ -49,38 +85,33 @@ class RandomResizedCrop(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if int(height) < 1 or int(width) < 1:
+        for name, value in (("height", height), ("width", width)):
+            if (
+                not isinstance(value, numbers.Integral)
+                or isinstance(value, bool)
+                or value < 1
+            ):
+                raise ValueError(
+                    f"`{name}` must be a positive integer, got {value!r}."
+                )
+        if interpolation not in INTERPOLATIONS:
             raise ValueError(
-                f"`height` and `width` must be positive, got {height!r}, {width!r}."
-            )
-        scale = tuple(float(s) for s in scale)
-        ratio = tuple(float(r) for r in ratio)
-        if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
-            raise ValueError(
-                f"`scale` must be (low, high) with 0 < low <= high <= 1, got {scale!r}."
-            )
-        if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
-            raise ValueError(
-                f"`ratio` must be (low, high) with 0 < low <= high, got {ratio!r}."
-            )
-        if interpolation not in ("bilinear", "nearest"):
-            raise ValueError(
-                f"`interpolation` must be 'bilinear' or 'nearest', got {interpolation!r}."
+                f"`interpolation` must be one of {INTERPOLATIONS}, got "
+                f"{interpolation!r}."
             )
         self.height = int(height)
         self.width = int(width)
-        self.scale = scale
-        self.ratio = ratio
+        self.scale = check_range("scale", scale, low=0.0, high=1.0)
+        self.ratio = check_range("ratio", ratio, low=0.0)
         self.interpolation = interpolation
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = False
 
     def get_random_transformation(self, images):
-        """Normalised boxes (N, 4) as [y1, x1, y2, x2], one per sample."""
+        """Boxes `(N, 4)` as normalized `[y1, x1, y2, x2]`, one per sample."""
         batch = ops.shape(images)[0]
-        h_img = ops.cast(ops.shape(images)[1], "float32")
-        w_img = ops.cast(ops.shape(images)[2], "float32")
+        image_h = ops.cast(ops.shape(images)[1], "float32")
+        image_w = ops.cast(ops.shape(images)[2], "float32")
         area = keras.random.uniform(
             (batch,), self.scale[0], self.scale[1], seed=self.seed_generator
         )
@@ -91,35 +122,53 @@ class RandomResizedCrop(keras.layers.Layer):
             seed=self.seed_generator,
         )
         aspect = ops.exp(log_ratio)  # box width / box height, in pixels
-        # Box sides as fractions of the image sides, for a box whose pixel
-        # area is `area * h_img * w_img` and whose pixel aspect is `aspect`.
-        image_aspect = w_img / h_img
+        # Box sides as fractions of the image sides, for a box of pixel area
+        # `area * image_h * image_w` and pixel aspect `aspect`; clipped to 1.
+        image_aspect = image_w / image_h
         box_w = ops.minimum(ops.sqrt(area * aspect / image_aspect), 1.0)
         box_h = ops.minimum(ops.sqrt(area * image_aspect / aspect), 1.0)
-        y1 = keras.random.uniform((batch,), 0.0, 1.0, seed=self.seed_generator) * (1.0 - box_h)
-        x1 = keras.random.uniform((batch,), 0.0, 1.0, seed=self.seed_generator) * (1.0 - box_w)
+        offsets = keras.random.uniform((batch, 2), seed=self.seed_generator)
+        y1 = offsets[:, 0] * (1.0 - box_h)
+        x1 = offsets[:, 1] * (1.0 - box_w)
         return ops.stack([y1, x1, y1 + box_h, x1 + box_w], axis=1)
 
     def transform_images(self, images, boxes):
-        batch = ops.shape(images)[0]
-        return tf.image.crop_and_resize(
-            images,
-            boxes,
-            box_indices=tf.range(batch),
-            crop_size=(self.height, self.width),
-            method=self.interpolation,
+        """Resample each image's box to `(height, width)`.
+
+        Same sampling as `tf.image.crop_and_resize` (box corners on pixel
+        centers), written as two batched matrix products because
+        crop_and_resize has no XLA kernel: with it inside, a train step
+        cannot be compiled with `jit_compile=True`. Per sample, output rows
+        are `Wy @ image` and columns `... @ Wx.T`, where each row of the
+        interpolation matrices `Wy` (height, H) and `Wx` (width, W) holds
+        the bilinear (or nearest) weights of one output pixel.
+        """
+        images = ops.cast(images, "float32")
+        weights_y = _interpolation_weights(
+            boxes[:, 0], boxes[:, 2], ops.shape(images)[1], self.height,
+            self.interpolation,
         )
+        weights_x = _interpolation_weights(
+            boxes[:, 1], boxes[:, 3], ops.shape(images)[2], self.width,
+            self.interpolation,
+        )
+        rows = ops.einsum("nih,nhwc->niwc", weights_y, images)
+        return ops.einsum("njw,niwc->nijc", weights_x, rows)
 
     def call(self, inputs, training=True):
+        check_images(inputs, "inputs")
         images = ops.cast(inputs, "float32")
         if not training:
-            if tuple(images.shape[1:3]) == (self.height, self.width):
-                return images
-            return ops.image.resize(
-                images, (self.height, self.width), interpolation=self.interpolation
-            )
-        boxes = self.get_random_transformation(images)
-        return self.transform_images(images, boxes)
+            if tuple(images.shape[1:3]) != (self.height, self.width):
+                images = ops.image.resize(
+                    images,
+                    (self.height, self.width),
+                    interpolation=self.interpolation,
+                )
+        else:
+            boxes = self.get_random_transformation(images)
+            images = self.transform_images(images, boxes)
+        return ops.cast(images, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.height, self.width, input_shape[-1])
@@ -137,3 +186,27 @@ class RandomResizedCrop(keras.layers.Layer):
             }
         )
         return config
+
+
+def _interpolation_weights(start, end, in_size, out_size, interpolation):
+    """`(N, out_size, in_size)` weights sampling `[start, end]` of an axis.
+
+    `start` and `end` are normalized box edges `(N,)`; output pixel `i`
+    samples input position `start * (in - 1) + i * (end - start) * (in - 1)
+    / (out - 1)` (the box center when `out_size` is 1), as
+    `tf.image.crop_and_resize` does.
+    """
+    last = ops.cast(in_size - 1, "float32")
+    if out_size > 1:
+        steps = ops.arange(out_size, dtype="float32") / float(out_size - 1)
+        positions = (start[:, None] + steps[None, :] * (end - start)[:, None]) * last
+    else:
+        positions = ((start + end) * 0.5 * last)[:, None]
+    grid = ops.cast(ops.arange(in_size), "float32")
+    distance = positions[:, :, None] - grid[None, None, :]
+    if interpolation == "nearest":
+        nearest = ops.floor(positions + 0.5)[:, :, None]
+        return ops.cast(ops.equal(grid[None, None, :], nearest), "float32")
+    # Bilinear: the triangle kernel max(0, 1 - |distance|) gives the two
+    # neighbours of each position their linear-interpolation weights.
+    return ops.relu(1.0 - ops.abs(distance))

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_ssl.utils import check_images
+
 MODES = ("all", "random")
 
 
@@ -18,7 +20,18 @@ class RandomRotation90(keras.layers.Layer):
     `mode="random"` each image gets one rotation drawn at random (batch N).
 
     Keras core's `RandomRotation` cannot return the angle it drew, hence
-    this layer. Images must be square so every rotation keeps the shape.
+    this layer (rotations by `tf.image.rot90`, exact, no interpolation).
+    Images must be square so that every rotation keeps the shape. The
+    rotation is the pretext task itself, so it is applied whatever the
+    `training` flag.
+
+    Args:
+        mode: `"all"` (4N outputs, every rotation of every image) or
+            `"random"` (N outputs, one rotation per image drawn uniformly).
+        seed: integer seed for `mode="random"`.
+
+    Input: `(N, S, S, C)` images. Output: `(images, labels)`, images in the
+    layer's compute dtype (float32), labels int32 in {0, 1, 2, 3}.
 
     Example:
 
@@ -36,11 +49,9 @@ class RandomRotation90(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _check_square(self, shape):
-        if len(shape) != 4:
-            raise ValueError(
-                f"RandomRotation90 expects images of rank 4 (N, H, W, C), got shape {shape}."
-            )
+    def _check_square(self, images):
+        check_images(images, "inputs")
+        shape = tuple(images.shape)
         if shape[1] is not None and shape[2] is not None and shape[1] != shape[2]:
             raise ValueError(
                 "Rotation prediction needs square images (height == width) so "
@@ -48,8 +59,8 @@ class RandomRotation90(keras.layers.Layer):
             )
 
     def call(self, inputs):
-        images = ops.cast(inputs, "float32")
-        self._check_square(tuple(images.shape))
+        self._check_square(inputs)
+        images = ops.cast(inputs, self.compute_dtype)
         if self.mode == "all":
             rotated = [tf.image.rot90(images, k=k) for k in range(4)]
             batch = ops.shape(images)[0]
