@@ -96,6 +96,7 @@ class DenoisingAutoencoder(SSLMethod):
                          axis=-1, keepdims=True)
         if self.loss_on == "all":
             return ops.mean(error), {}
+        mask = ops.cast(mask, "float32")
         return ops.sum(error * mask) / ops.maximum(ops.sum(mask), 1.0), {}
 
     def reconstruct(self, images):

@@ -86,8 +86,11 @@ class MaskedAutoencoder(SSLMethod):
 
         # === Layers ===
         self.masking = RandomPatchMasking(mask_ratio, seed=seed, name="masking")
-        self.patchify = Patchify(p, name="patchify")
-        self.unpatchify = Unpatchify(p, (height, width), channels, name="unpatchify")
+        # Targets and pictures stay float32 under a mixed-precision policy.
+        self.patchify = Patchify(p, name="patchify", dtype="float32")
+        self.unpatchify = Unpatchify(
+            p, (height, width), channels, name="unpatchify", dtype="float32"
+        )
         self.decoder_embed = keras.layers.Dense(int(decoder_dim), name="decoder_embed")
         self.decoder_embed.build((None, None, encoder.hidden_dim))
         self.mask_token = self.add_weight(
@@ -161,6 +164,7 @@ class MaskedAutoencoder(SSLMethod):
         predictions, mask = self.forward(images, training=training)
         target = self._targets(images)
         per_patch = ops.mean(ops.square(ops.cast(predictions, "float32") - target), axis=-1)
+        mask = ops.cast(mask, "float32")
         loss = ops.sum(per_patch * mask) / ops.maximum(ops.sum(mask), 1.0)
         return loss, {}
 
@@ -173,6 +177,8 @@ class MaskedAutoencoder(SSLMethod):
         """
         images = ops.cast(ops.convert_to_tensor(images), "float32")
         predictions, mask = self.forward(images, training=False)
+        predictions = ops.cast(predictions, "float32")
+        mask = ops.cast(mask, "float32")
         pixels = self.patchify(images / 255.0)
         if self.norm_pix_loss:
             mean = ops.mean(pixels, axis=-1, keepdims=True)

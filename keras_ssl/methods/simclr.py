@@ -17,9 +17,13 @@ class SimCLR(SSLMethod):
     both views to embeddings, and the NT-Xent loss pulls the two views of
     each image together and pushes the other images of the batch away.
 
-    `fit` takes unlabeled images only: a numpy array or a `tf.data.Dataset`
-    of batches, uint8 or float in [0, 255], shape (N, H, W, C). Labels, if
-    present, are ignored. Augmentation runs inside `train_step`.
+    `fit` takes unlabeled images: a numpy array or a `tf.data.Dataset` of
+    batches, uint8 or float in [0, 255], shape (N, H, W, C). Labels, if
+    present, are ignored. Augmentation then runs inside `train_step`.
+    `fit` also takes ready-made views: batches whose `x` is a pair
+    `(view_a, view_b)` of augmented images. `augment_dataset(dataset)`
+    builds such a dataset with the model's own augmenter, so augmentation
+    runs in `tf.data` workers, overlapped with the train step.
 
     Args:
         encoder: a `keras.Model` mapping images to (N, D) features, e.g.
@@ -108,7 +112,77 @@ class SimCLR(SSLMethod):
     def extra_metrics(self):
         return [self.accuracy_tracker]
 
+    def prepare_inputs(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(x, (tuple, list)):
+            if len(x) != 2:
+                raise ValueError(
+                    "SimCLR expects `x` to be a batch of images or a pair "
+                    f"(view_a, view_b) of augmented views; got {len(x)} tensors."
+                )
+            view_a = self.prepare_images(x[0], argument="x[0] (view_a)")
+            view_b = self.prepare_images(x[1], argument="x[1] (view_b)")
+            if view_a.shape[1:] != view_b.shape[1:]:
+                raise ValueError(
+                    "The two views must have the same image shape, got "
+                    f"{tuple(view_a.shape)} and {tuple(view_b.shape)}."
+                )
+            return (view_a, view_b)
+        return self.prepare_images(data)
+
+    def make_views(self, images):
+        """Two independently augmented views of a batch of images."""
+        return (
+            self.augmenter(images, training=True),
+            self.augmenter(images, training=True),
+        )
+
+    def augment_dataset(self, dataset, num_parallel_calls=tf.data.AUTOTUNE):
+        """Move augmentation from the train step into the `tf.data` pipeline.
+
+        Maps the model's augmenter over a batched `dataset` (elements:
+        images, or `(images, labels)`; labels are dropped) and returns a
+        dataset of `((view_a, view_b),)` batches that `fit` trains on
+        without augmenting again. The views are made by `tf.data`'s threads
+        while the previous step runs.
+
+        Example:
+
+        >>> import numpy as np, tensorflow as tf, keras_ssl
+        >>> encoder = keras_ssl.backbones.ConvNet(input_shape=(16, 16, 1), filters=(8,))
+        >>> model = keras_ssl.methods.SimCLR(encoder, projection_dim=8, seed=0)
+        >>> x = np.zeros((8, 16, 16, 1), "uint8")
+        >>> views = model.augment_dataset(tf.data.Dataset.from_tensor_slices(x).batch(4))
+        >>> [tuple(v.shape) for v in next(iter(views))[0]]
+        [(4, 16, 16, 1), (4, 16, 16, 1)]
+        """
+        if not isinstance(dataset, tf.data.Dataset):
+            raise TypeError(
+                "`dataset` must be a batched tf.data.Dataset of images, got "
+                f"{type(dataset).__name__}."
+            )
+        spec = dataset.element_spec
+        if isinstance(spec, (tuple, list)):
+            spec = spec[0]
+        if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 4:
+            raise ValueError(
+                "`dataset` must yield batches of images of shape (N, H, W, C) "
+                f"(batch it first), got elements {dataset.element_spec}."
+            )
+
+        def views(*element):
+            images = self.prepare_images(element[0], argument="dataset images")
+            return (self.make_views(images),)
+
+        return dataset.map(views, num_parallel_calls=num_parallel_calls).prefetch(
+            tf.data.AUTOTUNE
+        )
+
     def compute_ssl_loss(self, images, training=True):
+        if isinstance(images, tuple):
+            (view_a, view_b), images = images, images[0]
+        else:
+            view_a = view_b = None
         static_batch = images.shape[0]
         if static_batch is not None and static_batch < 2:
             raise ValueError(
@@ -124,8 +198,10 @@ class SimCLR(SSLMethod):
             ),
         )
         with tf.control_dependencies([check]):
-            view_a = self.augmenter(images, training=True)
-            view_b = self.augmenter(images, training=True)
+            if view_a is None:
+                view_a, view_b = self.make_views(images)
+            else:
+                view_a, view_b = tf.identity(view_a), tf.identity(view_b)
         z_a = self.projection_head(
             self.encoder(view_a, training=training), training=training
         )

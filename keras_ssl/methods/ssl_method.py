@@ -92,6 +92,12 @@ class PretrainingModel(keras.Model):
             optimizer = self.default_optimizer()
         kwargs.setdefault("jit_compile", False)
         super().compile(optimizer=optimizer, **kwargs)
+        if self.built:
+            # Create the optimizer's slot variables here, outside the train
+            # function: an XLA-compiled step (`jit_compile=True`) cannot
+            # create variables, and Keras only builds the optimizer ahead of
+            # the first step for models trained through a compiled loss.
+            self.optimizer.build(self.trainable_variables)
 
     # Training ---------------------------------------------------------------
 
@@ -168,8 +174,6 @@ class PretrainingModel(keras.Model):
     def compile_from_config(self, config):
         optimizer = keras.saving.deserialize_keras_object(config["optimizer"])
         self.compile(optimizer=optimizer)
-        if self.built:
-            self.optimizer.build(self.trainable_variables)
 
 
 class SSLMethod(PretrainingModel):
