@@ -1,131 +1,248 @@
-"""Train-step throughput of keras_ssl's pretraining methods.
+"""Train-step throughput and peak memory of keras_ssl's pretraining methods.
 
-Measures images per second of `model.fit` steps at fixed sizes: a warm-up
-fit (tracing and first steps) is excluded, then the median over several
-timed fits is reported. Prints a table and writes JSON.
+For every method and setting, a fresh Python process builds the method at
+fixed sizes on random data, runs a warm-up `fit` (tracing, XLA compilation
+and first steps, excluded), then times several `fit` calls and reports the
+median images (or tokens) per second and the process's peak memory (peak
+RSS on CPU; peak device memory on a GPU). One process per setting keeps
+one run's memory and compiled graphs out of the next one's numbers.
 
-    python benchmarks/throughput.py --methods simclr --image-size 28 \
-        --channels 1 --batch-size 256 --steps 8 --repeats 3
-    python benchmarks/throughput.py --methods mlm --batch-size 64 --out \
-        benchmarks/results/throughput_mlm.json     # BERT-Tiny, tokens/s
+Settings (each a column of the table):
+
+* `jit`: `compile(jit_compile=False)` or `True` (XLA);
+* `augment`: SimCLR's views made inside `train_step` (`step`) or in the
+  `tf.data` pipeline by `SimCLR.augment_dataset` (`data`); the other
+  methods have no augmentation to move;
+* `precision`: `float32`, and `mixed_float16` when a GPU is present
+  (mixed precision on a CPU only emulates float16).
+
+    python benchmarks/throughput.py                      # the full table
+    python benchmarks/throughput.py --methods simclr --jit off on \
+        --augment step data --steps 8 --repeats 3
+    python benchmarks/throughput.py --methods mlm --batch-size 64   # tokens/s
+
+Prints a table and writes it as JSON (`--out`). `median` and `best` are
+over the timed fits; `ratio` divides best rates by the same method's
+float32, XLA-off, augment-in-step row (best runs, because on a shared
+virtual machine the timed fits fall into a fast and a throttled cluster and
+the best run is the least disturbed). `default` marks what `compile()` and
+`fit` do without options on this machine.
 """
 
 import argparse
 import json
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from keras_ssl import training  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMAGE_METHODS = ("simclr", "rotation", "mae", "denoising")
+ALL_METHODS = IMAGE_METHODS + ("mlm",)
 
 
-def measure(method, backbone, width, image_size, channels, batch_size, steps,
-            repeats, jit_compile=False, seed=0):
-    keras.utils.set_random_seed(seed)
-    rng = np.random.default_rng(seed)
-    x = rng.integers(0, 256, size=(batch_size * steps, image_size, image_size, channels))
-    x = x.astype("uint8")
-    encoder = training.build_encoder(backbone, x.shape[1:], width)
-    model = training.build_method(method, encoder, seed=seed)
-    model.compile(optimizer="auto", jit_compile=jit_compile)
-    dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True)
-    dataset = dataset.cache().prefetch(tf.data.AUTOTUNE)
-    model.fit(dataset.take(2), epochs=1, verbose=0)  # warm-up: tracing
+def _peak_memory_mb(gpu):
+    if gpu:
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _time_fits(model, dataset, repeats, items_per_fit):
+    model.fit(dataset.take(2), epochs=1, verbose=0)  # warm-up: tracing, XLA
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
         model.fit(dataset, epochs=1, verbose=0)
-        rates.append(batch_size * steps / (time.perf_counter() - start))
-    return {
-        "method": method,
-        "backbone": backbone,
-        "width_multiplier": width,
-        "image_size": image_size,
-        "channels": channels,
-        "batch_size": batch_size,
-        "jit_compile": jit_compile,
-        "encoder_params": int(encoder.count_params()),
-        "images_per_second_median": statistics.median(rates),
-        "images_per_second_runs": rates,
-    }
+        rates.append(items_per_fit / (time.perf_counter() - start))
+    return rates
 
 
-def measure_mlm(batch_size, steps, repeats, sequence_length=64, vocabulary_size=8000, seed=0):
-    """Tokens per second of the BERT-Tiny masked-LM train step on Shakespeare."""
+def run_one(setting):
+    """Measure one setting in this process; returns a result dict."""
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_ssl import training
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    keras.mixed_precision.set_global_policy(setting["precision"])
+    keras.utils.set_random_seed(setting["seed"])
+    batch_size, steps = setting["batch_size"], setting["steps"]
+    baseline_mb = _peak_memory_mb(False)
+    if setting["method"] == "mlm":
+        model, dataset, items = _mlm_model_and_data(setting)
+        unit = "tokens/s"
+    else:
+        size, channels = setting["image_size"], setting["channels"]
+        rng = np.random.default_rng(setting["seed"])
+        x = rng.integers(0, 256, (batch_size * steps, size, size, channels), dtype="uint8")
+        backbone = "vit" if setting["method"] == "mae" else setting["backbone"]
+        encoder = training.build_encoder(backbone, x.shape[1:], setting["width_multiplier"])
+        model = training.build_method(setting["method"], encoder, seed=setting["seed"])
+        dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True)
+        dataset = dataset.cache()
+        if setting["augment"] == "data":
+            dataset = model.augment_dataset(dataset)
+        else:
+            dataset = dataset.prefetch(tf.data.AUTOTUNE)
+        items = batch_size * steps
+        unit = "img/s"
+        setting["encoder_params"] = int(encoder.count_params())
+    model.compile(optimizer="auto", jit_compile=setting["jit"])
+    if gpu:
+        tf.config.experimental.reset_memory_stats("GPU:0")
+    rates = _time_fits(model, dataset, setting["repeats"], items)
+    result = dict(setting)
+    result.update(
+        {
+            "unit": unit,
+            "rate_median": statistics.median(rates),
+            "rate_runs": rates,
+            "device": "GPU" if gpu else "CPU",
+            "peak_memory_mb": _peak_memory_mb(gpu),
+            "memory_kind": "peak GPU memory" if gpu else "peak RSS of the process",
+            "baseline_rss_mb": baseline_mb,
+        }
+    )
+    return result
+
+
+def _mlm_model_and_data(setting):
+    import tensorflow as tf
+
     from keras_ssl import backbones, datasets, methods, text
 
-    keras.utils.set_random_seed(seed)
+    batch_size, steps = setting["batch_size"], setting["steps"]
+    length = setting["sequence_length"]
     lines = datasets.read_texts(min_length=20)[: batch_size * steps * 4]
-    tokenizer = text.train_wordpiece(lines, vocabulary_size=vocabulary_size)
-    model = methods.MaskedLanguageModel(
-        backbones.BertTiny(tokenizer.vocabulary_size(), max_sequence_length=sequence_length),
-        tokenizer, sequence_length=sequence_length,
-    )
-    model.compile(optimizer="auto")
+    tokenizer = text.train_wordpiece(lines, vocabulary_size=8000)
+    backbone = backbones.BertTiny(tokenizer.vocabulary_size(), max_sequence_length=length)
+    setting["encoder_params"] = int(backbone.count_params())
+    model = methods.MaskedLanguageModel(backbone, tokenizer, sequence_length=length)
     dataset = tf.data.Dataset.from_tensor_slices(lines[: batch_size * steps])
     dataset = dataset.batch(batch_size, drop_remainder=True).cache().prefetch(tf.data.AUTOTUNE)
-    model.fit(dataset.take(2), epochs=1, verbose=0)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0)
-        rates.append(batch_size * steps * sequence_length / (time.perf_counter() - start))
-    return {
-        "method": "mlm",
-        "backbone": "bert_tiny",
-        "batch_size": batch_size,
-        "sequence_length": sequence_length,
-        "encoder_params": int(model.backbone.count_params()),
-        "tokens_per_second_median": statistics.median(rates),
-        "tokens_per_second_runs": rates,
-    }
+    return model, dataset, batch_size * steps * length
+
+
+def settings_for(args, gpu):
+    precisions = args.precision or (["float32", "mixed_float16"] if gpu else ["float32"])
+    for method in args.methods:
+        for precision in precisions:
+            for jit in args.jit:
+                if method == "mlm" and jit == "on":
+                    continue  # tokenization in the step has no XLA kernels
+                augments = args.augment if method == "simclr" else ["step"]
+                for augment in augments:
+                    yield {
+                        "method": method,
+                        "backbone": "bert_tiny" if method == "mlm" else (
+                            "vit" if method == "mae" else args.backbone),
+                        "width_multiplier": args.width_multiplier,
+                        "image_size": args.image_size,
+                        "channels": args.channels,
+                        "sequence_length": args.sequence_length,
+                        "batch_size": args.batch_size,
+                        "steps": args.steps,
+                        "repeats": args.repeats,
+                        "jit": jit == "on",
+                        "augment": augment if method == "simclr" else "n/a",
+                        "precision": precision,
+                        "seed": 0,
+                    }
+
+
+def is_default(row, gpu):
+    """Whether `row` is what `compile()` and `fit` do without options here."""
+    default_jit = gpu and row["method"] != "mlm"  # jit_compile="auto"
+    return (row["jit"] == default_jit and row["augment"] in ("step", "n/a")
+            and row["precision"] == "float32")
+
+
+def format_table(rows, gpu):
+    """The table: median and best rate, ratio of best rates to the same
+    method's jit-off, augment-in-step float32 run, peak memory."""
+    header = (f"{'method':<10}{'backbone':<10}{'params':>8}{'batch':>6}{'precision':>15}"
+              f"{'jit':>5}{'augment':>8}{'median':>10}{'best':>10}{'unit':>9}"
+              f"{'ratio':>7}{'peak MB':>9}  default")
+    lines = [header, "-" * len(header)]
+    base = {}
+    for r in rows:
+        if not r["jit"] and r["augment"] in ("step", "n/a") and r["precision"] == "float32":
+            base[r["method"]] = max(r["rate_runs"])
+    for r in rows:
+        best = max(r["rate_runs"])
+        ref = base.get(r["method"])
+        ratio = f"{best / ref:.2f}" if ref else "-"
+        lines.append(
+            f"{r['method']:<10}{r['backbone']:<10}{r['encoder_params'] or 0:>8}"
+            f"{r['batch_size']:>6}{r['precision']:>15}{'on' if r['jit'] else 'off':>5}"
+            f"{r['augment']:>8}{r['rate_median']:>10.0f}{best:>10.0f}{r['unit']:>9}"
+            f"{ratio:>7}{r['peak_memory_mb']:>9.0f}  {'*' if is_default(r, gpu) else ''}"
+        )
+    return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", default=["simclr"])
+    parser.add_argument("--methods", nargs="+", default=list(ALL_METHODS),
+                        choices=ALL_METHODS)
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--width-multiplier", type=float, default=0.25)
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--channels", type=int, default=1)
+    parser.add_argument("--sequence-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--jit-compile", action="store_true")
-    parser.add_argument("--out", default=os.path.join("benchmarks", "results", "throughput.json"))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--jit", nargs="+", default=["off", "on"], choices=["off", "on"])
+    parser.add_argument("--augment", nargs="+", default=["step", "data"],
+                        choices=["step", "data"])
+    parser.add_argument("--precision", nargs="+", default=None,
+                        choices=["float32", "mixed_float16", "mixed_bfloat16"],
+                        help="default: float32, plus mixed_float16 on a GPU")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "throughput.json"))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(run_one(json.loads(args.child))))
+        return
+    if args.batch_size < 2:
+        parser.error("--batch-size must be >= 2")
+
+    import tensorflow as tf
+
+    gpu = bool(tf.config.list_physical_devices("GPU"))
     rows = []
-    for method in args.methods:
-        if method == "mlm":
-            rows.append(measure_mlm(args.batch_size, args.steps, args.repeats))
-            continue
-        rows.append(measure(
-            method, "vit" if method == "mae" else args.backbone, args.width_multiplier,
-            args.image_size,
-            args.channels, args.batch_size, args.steps, args.repeats,
-            jit_compile=args.jit_compile,
-        ))
-    print(f"{'method':<12}{'backbone':<12}{'params':>10}{'batch':>7}{'median rate':>22}")
-    for r in rows:
-        if "tokens_per_second_median" in r:
-            rate = f"{r['tokens_per_second_median']:.1f} tokens/s"
-        else:
-            rate = f"{r['images_per_second_median']:.1f} img/s"
-        print(f"{r['method']:<12}{r['backbone']:<12}{r['encoder_params']:>10}"
-              f"{r['batch_size']:>7}{rate:>22}")
+    for setting in settings_for(args, gpu):
+        label = (f"{setting['method']} {setting['precision']} jit={setting['jit']} "
+                 f"augment={setting['augment']}")
+        print(f"measuring {label} ...", flush=True)
+        done = subprocess.run(
+            [sys.executable, os.path.abspath(__file__), "--child", json.dumps(setting)],
+            capture_output=True, text=True,
+        )
+        results = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+        if done.returncode != 0 or not results:
+            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise RuntimeError(f"measuring {label} failed:\n{tail}")
+        rows.append(json.loads(results[-1][len("RESULT "):]))
+    table = format_table(rows, gpu)
+    print(table)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     payload = {
+        "command": "python benchmarks/throughput.py " + " ".join(argv or sys.argv[1:]),
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "tensorflow": tf.__version__, "keras": keras.__version__},
+                    "gpu": gpu, "tensorflow": tf.__version__},
         "results": rows,
+        "table": table.splitlines(),
     }
     with open(args.out, "w") as f:
         json.dump(payload, f, indent=2)

@@ -87,6 +87,11 @@ class MaskedLanguageModel(PretrainingModel):
     (1, 16)
     """
 
+    jit_unsupported_reason = (
+        "its train step tokenizes and masks text with TensorFlow Text and "
+        "ragged-tensor ops, which XLA cannot compile."
+    )
+
     def __init__(
         self,
         backbone,
@@ -137,6 +142,10 @@ class MaskedLanguageModel(PretrainingModel):
             )
         ids = special_token_ids(tokenizer)
         super().__init__(**kwargs)
+        # Tokenization and masking run inside `train_step` with TensorFlow
+        # Text and ragged ops, which have no XLA kernels (Keras's
+        # `jit_compile="auto"` reads this flag).
+        self.supports_jit = False
 
         # === Layers ===
         self.backbone = backbone

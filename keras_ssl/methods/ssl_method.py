@@ -63,6 +63,10 @@ class PretrainingModel(keras.Model):
     * a `metrics` property, so trackers reset every epoch.
     """
 
+    # Why `supports_jit` is False, for the error `compile(jit_compile=True)`
+    # raises in a subclass that cannot be XLA-compiled.
+    jit_unsupported_reason = ""
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -79,9 +83,13 @@ class PretrainingModel(keras.Model):
         Args:
             optimizer: a `keras.optimizers.Optimizer`, an optimizer name, or
                 `"auto"` for the method's default (see `default_optimizer`).
-            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`,
+            **kwargs: passed to `keras.Model.compile` (e.g.
                 `steps_per_execution`). A `loss` is not accepted: the pretext
-                loss is part of the method.
+                loss is part of the method. `jit_compile` defaults to
+                `"auto"`, Keras's rule: XLA on a GPU, off on a CPU (where
+                `benchmarks/throughput.py` measured XLA slower for the ResNet
+                methods) and under `tf.distribute`; off for methods that
+                cannot be compiled (`supports_jit = False`).
         """
         if "loss" in kwargs and kwargs["loss"] is not None:
             raise ValueError(
@@ -90,7 +98,12 @@ class PretrainingModel(keras.Model):
             )
         if isinstance(optimizer, str) and optimizer == "auto":
             optimizer = self.default_optimizer()
-        kwargs.setdefault("jit_compile", False)
+        jit_compile = kwargs.setdefault("jit_compile", "auto")
+        if jit_compile is True and not self.supports_jit:
+            raise ValueError(
+                f"`jit_compile`=True is not supported by {type(self).__name__}: "
+                f"{self.jit_unsupported_reason} Use jit_compile=False or \"auto\"."
+            )
         super().compile(optimizer=optimizer, **kwargs)
         if self.built:
             # Create the optimizer's slot variables here, outside the train

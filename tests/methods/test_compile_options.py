@@ -118,3 +118,11 @@ def test_mixed_precision_step(method):
     assert np.isfinite(history.history["loss"][0])
     assert all(w.dtype == "float32" for w in model.trainable_weights)
     assert model.encoder.compute_dtype == "float16"
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="CPU rule")
+def test_default_jit_compile_is_off_on_cpu():
+    """`compile()` leaves XLA off on a CPU, where it measured slower."""
+    model = build("simclr")
+    model.compile()
+    assert model.jit_compile is False

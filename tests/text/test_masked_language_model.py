@@ -153,3 +153,11 @@ def test_non_finite_loss_stops_before_update(make_mlm, sentences):
         mlm.fit(tf.constant(sentences[:8]), batch_size=8, epochs=1, verbose=0)
     for a, b in zip(before, mlm.backbone.trainable_weights[1:3]):
         np.testing.assert_array_equal(a, b.numpy())
+
+
+def test_jit_compile_refused_and_auto_resolves_off(make_mlm):
+    model = make_mlm()
+    with pytest.raises(ValueError, match="`jit_compile`=True is not supported"):
+        model.compile(optimizer="auto", jit_compile=True)
+    model.compile(optimizer="auto")
+    assert model.jit_compile is False
