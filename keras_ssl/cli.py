@@ -69,6 +69,14 @@ def _add_pretrain_arguments(parser, epochs_default):
         "--budget-minutes", type=float, default=None,
         help="stop pretraining after this many minutes",
     )
+    parser.add_argument(
+        "--jit-compile", default="auto", choices=["auto", "on", "off"],
+        help="XLA for image methods (default auto: on with a GPU, off on CPU)",
+    )
+    parser.add_argument(
+        "--precision", default="float32", choices=list(training.PRECISIONS),
+        help="dtype policy for image methods (mixed_float16 for GPUs)",
+    )
 
 
 def build_parser():
@@ -152,12 +160,21 @@ def _pretrain_from_args(args, **kwargs):
         limit=args.limit,
         data_dir=args.data_dir,
         budget_minutes=args.budget_minutes,
+        jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
+        precision=args.precision,
         **kwargs,
     )
 
 
 def _pretrain_text_from_args(args, demo=False):
     from keras_ssl import training
+
+    if args.jit_compile == "on" or args.precision != "float32":
+        raise ValueError(
+            "`--jit-compile on` and `--precision` apply to image methods; "
+            "--method mlm tokenizes inside its train step, which XLA cannot "
+            "compile, and trains in float32."
+        )
 
     return training.pretrain_text(
         args.out,

@@ -196,6 +196,9 @@ def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
     return backbones_lib.get(backbone, input_shape=tuple(input_shape), **kwargs)
 
 
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
 def pretrain(
     out,
     method="simclr",
@@ -214,13 +217,23 @@ def pretrain(
     verbose="auto",
     export=True,
     overwrite=False,
+    jit_compile="auto",
+    precision="float32",
 ):
     """Pretrain `method` on `dataset` and write everything to folder `out`.
+
+    `jit_compile` goes to `compile` (`"auto"`: XLA on a GPU, off on a
+    CPU). `precision` is the Keras dtype policy the method is built under:
+    `"float32"`, or `"mixed_float16"` / `"mixed_bfloat16"` (float32 weights,
+    half-precision compute, loss scaling by the optimizer); the global
+    policy is restored afterwards.
 
     Returns a dict with the run folder, the trained method and the data.
     Arguments are validated before any data is loaded or model built.
     """
     check_choice("method", method, available_methods())
+    check_choice("jit_compile", jit_compile, ("auto", True, False))
+    check_choice("precision", precision, PRECISIONS)
     check_choice("dataset", dataset, datasets_lib.available())
     defaults = METHOD_DEFAULTS.get(method, {})
     backbone = backbone or defaults.get("backbone", "resnet18")
@@ -257,6 +270,8 @@ def pretrain(
         "budget_minutes": budget_minutes,
         "method_kwargs": method_kwargs or {},
         "backbone_kwargs": backbone_kwargs or {},
+        "jit_compile": jit_compile,
+        "precision": precision,
         "keras_version": keras.__version__,
     }
     write_json(os.path.join(out, "config.json"), config)
@@ -265,10 +280,16 @@ def pretrain(
     (x_train, y_train), (x_test, y_test) = load_images(
         dataset, data_dir=data_dir, limit=limit, seed=seed
     )
-    encoder = build_encoder(backbone, x_train.shape[1:], width_multiplier,
-                            **(backbone_kwargs or {}))
-    model = build_method(method, encoder, seed=seed, **(method_kwargs or {}))
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        encoder = build_encoder(backbone, x_train.shape[1:], width_multiplier,
+                                **(backbone_kwargs or {}))
+        model = build_method(method, encoder, seed=seed, **(method_kwargs or {}))
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     model.compile(
+        jit_compile=jit_compile,
         optimizer=keras.optimizers.AdamW(
             learning_rate=keras.optimizers.schedules.CosineDecay(
                 learning_rate,

@@ -95,3 +95,21 @@ def test_pretrain_mlm_on_a_text_file(tmp_path):
     assert (out / "text_encoder" / "saved_model.pb").exists()
     summary = json.loads((out / "pretrain.json").read_text())
     assert 0.0 <= summary["held_out_masked_accuracy"] <= 1.0 and summary["steps"] >= 1
+
+
+def test_pretrain_with_xla_and_mixed_precision(tmp_path, capsys):
+    import keras
+
+    run = tmp_path / "run"
+    assert run_cli("pretrain", "--dataset", "digits", "--backbone", "convnet",
+                   "--epochs", "1", "--batch-size", "32", "--limit", "64",
+                   "--jit-compile", "on", "--precision", "mixed_float16",
+                   "--no-export", "--out", run) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["jit_compile"] is True and config["precision"] == "mixed_float16"
+    history = json.loads((run / "history.json").read_text())
+    assert len(history["loss"]) == 1
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert run_cli("pretrain", "--method", "mlm", "--jit-compile", "on",
+                   "--out", tmp_path / "mlm") == 2
+    assert "apply to image methods" in capsys.readouterr().err

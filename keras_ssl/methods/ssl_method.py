@@ -1,5 +1,7 @@
 """The base class every pretraining method derives from."""
 
+import math
+
 import keras
 import tensorflow as tf
 
@@ -36,6 +38,29 @@ def encoder_feature_dim(encoder, argument="encoder"):
             "encoder."
         )
     return int(output_shape[-1])
+
+
+NON_FINITE_MESSAGE = "non-finite loss at optimizer step"
+
+
+class _NonFiniteLossStop(keras.callbacks.Callback):
+    """Stop an XLA-compiled `fit` at the first non-finite logged loss.
+
+    The compiled step has already skipped the update; this raises the same
+    error as the non-XLA step's check, naming the optimizer step.
+    """
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            step = int(self.model.optimizer.iterations.numpy())
+            raise tf.errors.InvalidArgumentError(
+                None,
+                None,
+                f"{type(self.model).__name__}: {NON_FINITE_MESSAGE} {step} "
+                "(0-based, XLA-compiled step); training stopped, the update of "
+                f"that step was not applied. Loss: {loss}",
+            )
 
 
 def _in_multi_worker_mode():
@@ -141,23 +166,42 @@ class PretrainingModel(keras.Model):
             loss = tf.cast(loss, "float32")
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
-        check = tf.debugging.Assert(
-            tf.math.is_finite(loss),
-            [
-                f"{type(self).__name__}: non-finite loss at optimizer step",
-                self.optimizer.iterations,
-                "(0-based); training stopped before this update was applied.",
-                "Loss:",
-                loss,
-            ],
-        )
-        # Every op of the update (weight decay too) waits for the check, so a
-        # non-finite loss leaves the weights as they were.
-        with tf.control_dependencies([check]):
+        finite = tf.math.is_finite(loss)
+        if self.jit_compile is True and replicas == 1:
+            # XLA drops Assert ops, so under jit_compile the update is skipped
+            # instead, and `fit` raises from a callback (`_NonFiniteLossStop`)
+            # once the logged loss is non-finite.
             gradients = tape.gradient(scaled, self.trainable_variables)
-            self.optimizer.apply(gradients, self.trainable_variables)
+            tf.cond(
+                finite,
+                lambda: self.optimizer.apply(gradients, self.trainable_variables),
+                lambda: None,
+            )
+        else:
+            check = tf.debugging.Assert(
+                finite,
+                [
+                    f"{type(self).__name__}: {NON_FINITE_MESSAGE}",
+                    self.optimizer.iterations,
+                    "(0-based); training stopped before this update was applied.",
+                    "Loss:",
+                    loss,
+                ],
+            )
+            # Every op of the update (weight decay too) waits for the check,
+            # so a non-finite loss leaves the weights as they were.
+            with tf.control_dependencies([check]):
+                gradients = tape.gradient(scaled, self.trainable_variables)
+                self.optimizer.apply(gradients, self.trainable_variables)
         self.loss_tracker.update_state(loss)
         return self.compile_logs(logs)
+
+    def fit(self, *args, **kwargs):
+        if self.jit_compile is True:
+            callbacks = kwargs.get("callbacks")
+            callbacks = list(callbacks) if callbacks is not None else []
+            kwargs["callbacks"] = callbacks + [_NonFiniteLossStop()]
+        return super().fit(*args, **kwargs)
 
     def test_step(self, data):
         inputs = self.prepare_inputs(data)

@@ -79,9 +79,10 @@ def test_encoder_must_output_feature_vector():
         keras_ssl.methods.SimCLR(lambda x: x)
 
 
-def test_nan_loss_stops_with_step_in_message():
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_nan_loss_stops_with_step_in_message(jit_compile):
     model = keras_ssl.methods.SimCLR(tiny_encoder(), projection_dim=8, seed=0)
-    model.compile(optimizer="auto")
+    model.compile(optimizer="auto", jit_compile=jit_compile)
     model.fit(random_images(8, 16), batch_size=8, epochs=1, verbose=0)
     before = [w.numpy().copy() for w in model.encoder.trainable_weights]
     bad = random_images(8, 16, dtype="float32")

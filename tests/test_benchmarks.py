@@ -1,0 +1,54 @@
+"""The benchmark scripts run end to end at tiny sizes and write their JSON.
+
+Their numbers are not checked here (timings belong in the benchmarks, not
+in tests); what is checked is that every setting runs and is reported.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_script(name, *args):
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", name), *args],
+        capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_throughput_table(tmp_path):
+    out = tmp_path / "throughput.json"
+    stdout = run_script(
+        "throughput.py", "--methods", "simclr", "mae", "--jit", "off", "on",
+        "--augment", "step", "data", "--batch-size", "8", "--steps", "1",
+        "--repeats", "1", "--image-size", "16", "--out", str(out),
+    )
+    rows = json.loads(out.read_text())["results"]
+    settings = {(r["method"], r["jit"], r["augment"]) for r in rows}
+    assert settings == {
+        ("simclr", False, "step"), ("simclr", False, "data"),
+        ("simclr", True, "step"), ("simclr", True, "data"),
+        ("mae", False, "n/a"), ("mae", True, "n/a"),
+    }
+    for r in rows:
+        assert r["rate_median"] > 0 and r["peak_memory_mb"] > 0
+    assert "peak MB" in stdout
+
+
+def test_simclr_vs_reference(tmp_path):
+    out = tmp_path / "reference.json"
+    stdout = run_script(
+        "simclr_vs_reference.py", "--configs", "reference", "keras_ssl",
+        "--batch-size", "8", "--steps", "1", "--repeats", "1", "--image-size", "16",
+        "--out", str(out),
+    )
+    payload = json.loads(out.read_text())
+    assert [r["config"] for r in payload["results"]] == ["reference", "keras_ssl"]
+    assert payload["matmul_gflops"] > 0
+    assert "x ref" in stdout
