@@ -40,7 +40,15 @@ def encoder_feature_dim(encoder, argument="encoder"):
     return int(output_shape[-1])
 
 
-NON_FINITE_MESSAGE = "non-finite loss at optimizer step"
+NON_FINITE_MESSAGE = "non-finite loss or gradients at optimizer step"
+
+
+def _all_finite(gradients):
+    """True when every gradient tensor holds only finite values."""
+    checks = [
+        tf.reduce_all(tf.math.is_finite(g)) for g in gradients if g is not None
+    ]
+    return tf.reduce_all(tf.stack(checks)) if checks else tf.constant(True)
 
 
 class _NonFiniteLossStop(keras.callbacks.Callback):
@@ -80,8 +88,9 @@ class PretrainingModel(keras.Model):
     * the loss divided by the number of replicas, so that gradients summed
       across replicas under `tf.distribute` give the global-batch mean;
     * mixed-precision loss scaling through `optimizer.scale_loss`;
-    * a non-finite loss stops training before any part of the update is
-      applied, with an error that names the optimizer step;
+    * a non-finite loss or gradient stops training before any part of the
+      update is applied (batch-norm statistics of the bad step are put
+      back too), with an error that names the optimizer step;
     * `compile(optimizer="auto")` with the method's documented default
       optimizer (`default_optimizer`), and the optimizer restored when a
       `.keras` file is loaded;
@@ -161,40 +170,63 @@ class PretrainingModel(keras.Model):
 
     def train_step(self, data):
         inputs = self.prepare_inputs(data)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        # Batch-norm moving statistics are updated during the forward pass,
+        # before the loss is known; keep their values so that a non-finite
+        # step can put them back (single device: under tf.distribute the
+        # step stops the run and the last checkpoint holds good values).
+        guarded = self._guarded_state() if replicas == 1 else []
+        saved = [tf.identity(v.value) for v in guarded]
         with tf.GradientTape() as tape:
             loss, logs = self.compute_ssl_loss(inputs, training=True)
             loss = tf.cast(loss, "float32")
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled = self.optimizer.scale_loss(loss / replicas)
+        gradients = tape.gradient(scaled, self.trainable_variables)
         finite = tf.math.is_finite(loss)
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            # Under dynamic loss scaling, overflowing scaled gradients are
+            # expected: the LossScaleOptimizer skips those steps itself.
+            finite = tf.logical_and(finite, _all_finite(gradients))
+        restored = [
+            v.assign(tf.where(finite, v.value, value))
+            for v, value in zip(guarded, saved)
+        ]
         if self.jit_compile is True and replicas == 1:
             # XLA drops Assert ops, so under jit_compile the update is skipped
-            # instead, and `fit` raises from a callback (`_NonFiniteLossStop`)
-            # once the logged loss is non-finite.
-            gradients = tape.gradient(scaled, self.trainable_variables)
+            # instead; the logged loss becomes NaN and `fit` raises from a
+            # callback (`_NonFiniteLossStop`).
             tf.cond(
                 finite,
                 lambda: self.optimizer.apply(gradients, self.trainable_variables),
                 lambda: None,
             )
+            logged = tf.where(finite, loss, float("nan"))
         else:
-            check = tf.debugging.Assert(
-                finite,
-                [
-                    f"{type(self).__name__}: {NON_FINITE_MESSAGE}",
-                    self.optimizer.iterations,
-                    "(0-based); training stopped before this update was applied.",
-                    "Loss:",
-                    loss,
-                ],
-            )
+            with tf.control_dependencies(restored):
+                message = tf.strings.format(
+                    f"{type(self).__name__}: {NON_FINITE_MESSAGE} {{}} "
+                    "(0-based); training stopped before this update was "
+                    "applied. Loss: {}",
+                    [self.optimizer.iterations, loss],
+                )
+                check = tf.debugging.Assert(finite, [message])
             # Every op of the update (weight decay too) waits for the check,
-            # so a non-finite loss leaves the weights as they were.
+            # so a non-finite step leaves the weights as they were.
             with tf.control_dependencies([check]):
-                gradients = tape.gradient(scaled, self.trainable_variables)
-                self.optimizer.apply(gradients, self.trainable_variables)
-        self.loss_tracker.update_state(loss)
+                self.optimizer.apply(
+                    [tf.identity(g) if g is not None else None for g in gradients],
+                    self.trainable_variables,
+                )
+            logged = loss
+        self.loss_tracker.update_state(logged)
         return self.compile_logs(logs)
+
+    def _guarded_state(self):
+        """Floating-point non-trainable variables: batch-norm statistics."""
+        return [
+            v for v in self.non_trainable_variables
+            if tf.as_dtype(v.dtype).is_floating
+        ]
 
     def fit(self, *args, **kwargs):
         if self.jit_compile is True:

@@ -87,7 +87,7 @@ def test_nan_loss_stops_with_step_in_message(jit_compile):
     before = [w.numpy().copy() for w in model.encoder.trainable_weights]
     bad = random_images(8, 16, dtype="float32")
     bad[0] = np.nan  # a whole image, so no random crop can miss it
-    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite loss at optimizer step"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite loss or gradients at optimizer step"):
         model.fit(bad, batch_size=8, epochs=1, verbose=0)
     after = [w.numpy() for w in model.encoder.trainable_weights]
     for a, b in zip(before, after):
