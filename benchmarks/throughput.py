@@ -2,8 +2,8 @@
 
 For every method and setting, a fresh Python process builds the method at
 fixed sizes on random data, runs a warm-up `fit` (tracing, XLA compilation
-and first steps, excluded), then times several `fit` calls and reports the
-median images (or tokens) per second and the process's peak memory (peak
+and first steps, excluded), then times the steps of several one-epoch fits
+(`timing.py`) and reports the median and best images (or tokens) per second and the process's peak memory (peak
 RSS on CPU; peak device memory on a GPU). One process per setting keeps
 one run's memory and compiled graphs out of the next one's numbers.
 
@@ -37,7 +37,8 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
+
+from timing import time_steps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 IMAGE_METHODS = ("simclr", "rotation", "mae", "denoising")
@@ -51,16 +52,6 @@ def _peak_memory_mb(gpu):
         return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _time_fits(model, dataset, repeats, items_per_fit):
-    model.fit(dataset.take(2), epochs=1, verbose=0)  # warm-up: tracing, XLA
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(dataset, epochs=1, verbose=0)
-        rates.append(items_per_fit / (time.perf_counter() - start))
-    return rates
 
 
 def run_one(setting):
@@ -93,13 +84,14 @@ def run_one(setting):
             dataset = model.augment_dataset(dataset)
         else:
             dataset = dataset.prefetch(tf.data.AUTOTUNE)
-        items = batch_size * steps
+        items = batch_size
         unit = "img/s"
         setting["encoder_params"] = int(encoder.count_params())
     model.compile(optimizer="auto", jit_compile=setting["jit"])
     if gpu:
         tf.config.experimental.reset_memory_stats("GPU:0")
-    rates = _time_fits(model, dataset, setting["repeats"], items)
+    step_seconds, _ = time_steps(model, dataset, setting["repeats"])
+    rates = [items / s for s in step_seconds]
     result = dict(setting)
     result.update(
         {
@@ -129,7 +121,7 @@ def _mlm_model_and_data(setting):
     model = methods.MaskedLanguageModel(backbone, tokenizer, sequence_length=length)
     dataset = tf.data.Dataset.from_tensor_slices(lines[: batch_size * steps])
     dataset = dataset.batch(batch_size, drop_remainder=True).cache().prefetch(tf.data.AUTOTUNE)
-    return model, dataset, batch_size * steps * length
+    return model, dataset, batch_size * length
 
 
 def settings_for(args, gpu):
@@ -216,6 +208,8 @@ def main(argv=None):
         return
     if args.batch_size < 2:
         parser.error("--batch-size must be >= 2")
+    if args.steps < 2:
+        parser.error("--steps must be >= 2 (steps are timed from the end of the first)")
 
     import tensorflow as tf
 

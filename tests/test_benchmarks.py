@@ -26,7 +26,7 @@ def test_throughput_table(tmp_path):
     out = tmp_path / "throughput.json"
     stdout = run_script(
         "throughput.py", "--methods", "simclr", "mae", "--jit", "off", "on",
-        "--augment", "step", "data", "--batch-size", "8", "--steps", "1",
+        "--augment", "step", "data", "--batch-size", "8", "--steps", "2",
         "--repeats", "1", "--image-size", "16", "--out", str(out),
     )
     rows = json.loads(out.read_text())["results"]
@@ -45,7 +45,7 @@ def test_simclr_vs_reference(tmp_path):
     out = tmp_path / "reference.json"
     stdout = run_script(
         "simclr_vs_reference.py", "--configs", "reference", "keras_ssl",
-        "--batch-size", "8", "--steps", "1", "--repeats", "1", "--image-size", "16",
+        "--batch-size", "8", "--steps", "2", "--repeats", "1", "--image-size", "16",
         "--out", str(out),
     )
     payload = json.loads(out.read_text())
