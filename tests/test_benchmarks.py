@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -50,5 +52,23 @@ def test_simclr_vs_reference(tmp_path):
     )
     payload = json.loads(out.read_text())
     assert [r["config"] for r in payload["results"]] == ["reference", "keras_ssl"]
-    assert payload["matmul_gflops"] > 0
+    for row in payload["results"]:
+        assert row["matmul_gflops"] > 0 and row["images_per_second"] > 0
+        assert row["fraction_of_matmul_rate"] == pytest.approx(
+            row["achieved_gflops"] / row["matmul_gflops"])
+        assert len(row["loss_per_epoch"]) == 1
     assert "x ref" in stdout
+
+
+def test_benchmarks_reject_bad_arguments():
+    for name in ("simclr_vs_reference.py", "throughput.py"):
+        done = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "benchmarks", name), "--steps", "1"],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 2 and "--steps must be >= 2" in done.stderr
+    done = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "benchmarks", "simclr_vs_reference.py"),
+         "--configs", "nope"], capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2 and "unknown --configs" in done.stderr
