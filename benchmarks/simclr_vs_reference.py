@@ -14,9 +14,9 @@ fits fall into a fast and a throttled cluster). Besides the reference and
 keras_ssl's default SimCLR: SimCLR without augmentation (the cost of
 augmenting), with `jit_compile=True` (XLA) and with its views made in
 `tf.data` (`SimCLR.augment_dataset`); and the encoder's forward and backward
-pass alone with an optimizer update (the floor under every row). The loss after each timed fit is
-printed: with the same seed the keras_ssl rows start from the same weights
-and data, so their curves can be compared. Also printed: the float32 matmul
+pass alone with an optimizer update (the floor under every row). The loss
+after each timed fit is printed: with the same seed the keras_ssl rows
+start from the same weights and data, so their curves can be compared. Also printed: the float32 matmul
 rate measured in each configuration's process right after its steps, the
 training FLOP rate each configuration achieves (FLOPs counted with
 TensorFlow's profiler on the encoder's forward pass; a training step is

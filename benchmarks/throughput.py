@@ -3,8 +3,9 @@
 For every method and setting, a fresh Python process builds the method at
 fixed sizes on random data, runs a warm-up `fit` (tracing, XLA compilation
 and first steps, excluded), then times the steps of several one-epoch fits
-(`timing.py`) and reports the median and best images (or tokens) per second and the process's peak memory (peak
-RSS on CPU; peak device memory on a GPU). One process per setting keeps
+(`timing.py`) and reports the median and best images (or tokens) per
+second and the process's peak memory (peak RSS on CPU; peak device memory
+on a GPU). One process per setting keeps
 one run's memory and compiled graphs out of the next one's numbers.
 
 Settings (each a column of the table):
