@@ -17,48 +17,19 @@ place, so an interrupted export never leaves a half-written model at `path`.
 import json
 import os
 import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
+from keras_ssl.export_text import export_text_encoder  # noqa: F401 (public here too)
+from keras_ssl.files import replace_atomically
+from keras_ssl.files import staging_dir
 from keras_ssl.methods.ssl_method import encoder_feature_dim
 from keras_ssl.version import __version__
 
 KERAS_SUBDIR = "keras_ssl"
 KERAS_FILENAME = "encoder.keras"
 METADATA_FILENAME = "metadata.json"
-
-
-def _staging_dir(path, overwrite):
-    """Check `path` and make a temporary folder beside it for the export."""
-    path = os.fspath(path)
-    if os.path.exists(path) and not overwrite:
-        raise FileExistsError(
-            f"`path` {path!r} already exists. Pass overwrite=True to replace it."
-        )
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    return path, parent, tempfile.mkdtemp(prefix=".export-", dir=parent)
-
-
-def _replace_atomically(tmp_dir, path, overwrite):
-    """Move a finished export from `tmp_dir` to `path`."""
-    if os.path.exists(path):
-        if not overwrite:
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-            raise FileExistsError(
-                f"`path` {path!r} already exists. Pass overwrite=True to "
-                "replace it."
-            )
-        old = tempfile.mkdtemp(
-            prefix=".old-", dir=os.path.dirname(os.path.abspath(path))
-        )
-        os.rename(path, os.path.join(old, "model"))
-        os.rename(tmp_dir, path)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp_dir, path)
 
 
 def _frozen_module(encoder, input_shape):
@@ -141,7 +112,7 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True):
             "`encoder` must take images of a fixed shape (H, W, C), got input "
             f"shape {encoder.input_shape}."
         )
-    path, parent, tmp_dir = _staging_dir(path, overwrite)
+    path, parent, tmp_dir = staging_dir(path, overwrite)
     try:
         module = _frozen_module(encoder, input_shape)
         export_dir = os.path.join(tmp_dir, "model")
@@ -175,7 +146,7 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True):
         os.rename(export_dir, staged)
         shutil.rmtree(tmp_dir, ignore_errors=True)
         tmp_dir = staged
-        _replace_atomically(tmp_dir, path, overwrite)
+        replace_atomically(tmp_dir, path, overwrite)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
@@ -270,6 +241,3 @@ def load_backbone(path, trainable=False, safe_mode=True, endpoint="serving_defau
         ) from e
     return layer
 
-
-# The string-in BERT export lives in its own module; kept importable here.
-from keras_ssl.export_text import export_text_encoder  # noqa: E402,F401

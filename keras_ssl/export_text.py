@@ -17,6 +17,8 @@ import shutil
 import keras
 import tensorflow as tf
 
+from keras_ssl.files import replace_atomically
+from keras_ssl.files import staging_dir
 from keras_ssl.version import __version__
 
 KERAS_SUBDIR = "keras_ssl"
@@ -98,8 +100,6 @@ def export_text_encoder(mlm, path, overwrite=False):
     >>> serve(tf.constant(["a b", "c"]))["sequence_output"].shape
     TensorShape([2, 8, 16])
     """
-    # Imported here: keras_ssl.export re-exports this function.
-    from keras_ssl.export import _replace_atomically, _staging_dir
     from keras_ssl.methods.masked_language_model import MaskedLanguageModel
     from keras_ssl.text import save_vocabulary
 
@@ -108,7 +108,7 @@ def export_text_encoder(mlm, path, overwrite=False):
             "`mlm` must be a keras_ssl.methods.MaskedLanguageModel, got "
             f"{type(mlm).__name__}."
         )
-    path, _, tmp_dir = _staging_dir(path, overwrite)
+    path, _, tmp_dir = staging_dir(path, overwrite)
     try:
         module = _text_module(mlm)
         tf.saved_model.save(
@@ -133,7 +133,7 @@ def export_text_encoder(mlm, path, overwrite=False):
         }
         with open(os.path.join(extra, METADATA_FILENAME), "w") as f:
             json.dump(metadata, f, indent=2)
-        _replace_atomically(tmp_dir, path, overwrite)
+        replace_atomically(tmp_dir, path, overwrite)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
