@@ -9,9 +9,13 @@ SavedModel for serving.
 import os
 
 # keras_ssl is written for the TensorFlow backend (tf.data, tf.distribute,
-# SavedModel). Quiet TensorFlow's C++ start-up messages unless the user chose.
+# SavedModel). TensorFlow is imported first, without its C++ start-up
+# messages unless the user set TF_CPP_MIN_LOG_LEVEL (see keras_ssl.startup).
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_ssl import startup  # noqa: E402
+
+startup.import_tensorflow()
 
 import keras  # noqa: E402
 
@@ -28,6 +32,8 @@ from keras_ssl import export  # noqa: E402,F401
 from keras_ssl import layers  # noqa: E402,F401
 from keras_ssl import losses  # noqa: E402,F401
 from keras_ssl import methods  # noqa: E402,F401
+from keras_ssl import modalities  # noqa: E402,F401
+from keras_ssl import presets  # noqa: E402,F401
 from keras_ssl import text  # noqa: E402,F401
 from keras_ssl import visualize  # noqa: E402,F401
 from keras_ssl.version import __version__  # noqa: E402,F401

@@ -6,6 +6,8 @@ keras-ssl pretrain --method simclr --dataset fashion_mnist --backbone resnet18 \
     --epochs 10 --out runs/simclr
 keras-ssl probe --run runs/simclr --dataset fashion_mnist --fractions 0.01 1
 keras-ssl export --run runs/simclr --out exported/encoder
+keras-ssl zoo fetch simclr_resnet18_fashion_mnist --out encoder/
+keras-ssl probe --preset simclr_resnet18_fashion_mnist --fractions 0.01
 ```
 """
 
@@ -33,7 +35,7 @@ def _add_pretrain_arguments(parser, epochs_default):
     from keras_ssl import backbones, datasets, training
 
     parser.add_argument(
-        "--method", default="simclr", choices=training.available_methods() + ["mlm"],
+        "--method", default="simclr", choices=training.available_methods(),
         help="pretext task (default: simclr; mlm: BERT masked-LM on --text)",
     )
     parser.add_argument(
@@ -45,24 +47,26 @@ def _add_pretrain_arguments(parser, epochs_default):
     parser.add_argument("--vocabulary-size", type=_positive_int, default=None,
                         help="with --method mlm: WordPiece vocabulary size")
     parser.add_argument(
-        "--dataset", default="digits", choices=datasets.available(),
-        help="dataset name (default: digits, embedded, always offline)",
+        "--dataset", default=None, choices=datasets.available(),
+        help="image dataset name (default: digits, embedded, always offline)",
     )
     parser.add_argument(
-        "--backbone", default=None, choices=backbones.available(),
-        help="encoder architecture (default: resnet18; vit for --method mae)",
+        "--backbone", default=None,
+        choices=backbones.available() + ["bert_tiny", "bert_small"],
+        help="encoder architecture (default: the method's: resnet18, vit for mae, "
+        "bert_tiny for mlm)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
     parser.add_argument("--batch-size", type=_positive_int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument(
-        "--width-multiplier", type=float, default=0.25,
+        "--width-multiplier", type=float, default=None,
         help="ResNet channel width multiplier (default 0.25: CPU-sized)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--limit", type=_positive_int, default=None,
-        help="use only this many training images",
+        help="use only this many training examples",
     )
     parser.add_argument("--data-dir", default=None, help="folder with local dataset files")
     parser.add_argument(
@@ -71,7 +75,7 @@ def _add_pretrain_arguments(parser, epochs_default):
     )
     parser.add_argument(
         "--jit-compile", default="auto", choices=["auto", "on", "off"],
-        help="XLA for image methods (default auto: on with a GPU, off on CPU)",
+        help="XLA (default auto: on with a GPU, off on CPU)",
     )
     parser.add_argument(
         "--precision", default="float32", choices=list(training.PRECISIONS),
@@ -96,7 +100,9 @@ def build_parser():
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", help="a pretraining run folder")
     source.add_argument("--encoder", help="an exported encoder folder or .keras file")
-    p.add_argument("--dataset", default=None, help="default: the run's dataset")
+    source.add_argument("--preset", help="a zoo preset name (keras-ssl zoo list) or folder")
+    p.add_argument("--dataset", default=None,
+                   help="default: the run's or preset's dataset (text: sms_spam)")
     p.add_argument("--data-dir", default=None)
     p.add_argument(
         "--fractions", type=_fraction, nargs="+", default=[0.01, 1.0],
@@ -114,12 +120,16 @@ def build_parser():
         help="pretrain on the embedded digits data, probe against a random "
         "encoder, export, and plot (a few minutes on 2 CPU cores)",
     )
-    _add_pretrain_arguments(p, epochs_default=100)
+    _add_pretrain_arguments(p, epochs_default=None)
     p.add_argument("--out", default=os.path.join("runs", "demo"))
 
     p = sub.add_parser("zoo", help="list and run the recipes under models/")
     zoo_sub = p.add_subparsers(dest="zoo_command", required=True)
-    zoo_sub.add_parser("list", help="recipes and their headline numbers")
+    zoo_sub.add_parser("list", help="recipes, their headline numbers and shipped weights")
+    z = zoo_sub.add_parser("fetch", help="copy a recipe's pretrained preset, checksums verified")
+    z.add_argument("name")
+    z.add_argument("--out", required=True, help="folder to write the preset to")
+    z.add_argument("--overwrite", action="store_true")
     z = zoo_sub.add_parser("run", help="run a recipe end to end")
     z.add_argument("name")
     z.add_argument(
@@ -144,88 +154,81 @@ def _print_table(rows, headers):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
-def _pretrain_from_args(args, **kwargs):
-    from keras_ssl import training
+def _pretrain_from_args(args, demo=False, **kwargs):
+    from keras_ssl import modalities, training
 
+    modality = modalities.for_method(args.method)
+    options = {}
+    for name in ("width_multiplier", "sequence_length", "vocabulary_size"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    settings = {"epochs": args.epochs, "limit": args.limit}
+    if demo:
+        for key, value in modality.demo.items():
+            if key in ("epochs", "limit"):
+                settings[key] = settings[key] or value
+            else:
+                options.setdefault(key, value)
     return training.pretrain(
         args.out,
         method=args.method,
-        dataset=args.dataset,
+        dataset=args.text if args.text is not None else args.dataset,
         backbone=args.backbone,
-        epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
-        width_multiplier=args.width_multiplier,
         seed=args.seed,
-        limit=args.limit,
         data_dir=args.data_dir,
         budget_minutes=args.budget_minutes,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
         precision=args.precision,
+        **settings,
+        **options,
         **kwargs,
     )
 
 
-def _pretrain_text_from_args(args, demo=False):
-    from keras_ssl import training
-
-    if args.jit_compile == "on" or args.precision != "float32":
-        raise ValueError(
-            "`--jit-compile on` and `--precision` apply to image methods; "
-            "--method mlm tokenizes inside its train step, which XLA cannot "
-            "compile, and trains in float32."
-        )
-
-    return training.pretrain_text(
-        args.out,
-        corpus=args.text,
-        max_texts=8000 if demo else None,
-        vocabulary_size=args.vocabulary_size or (2000 if demo else 8000),
-        sequence_length=args.sequence_length or (32 if demo else 64),
-        batch_size=args.batch_size or 64,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate or 5e-4,
-        budget_minutes=args.budget_minutes,
-        seed=args.seed,
-    )
-
-
 def cmd_pretrain(args):
-    if args.method == "mlm":
-        run = _pretrain_text_from_args(args)
-        summary = run["summary"]
-        print(
-            f"Pretrained a BERT with masked-LM: {summary['steps']} steps in "
-            f"{summary['pretrain_seconds']:.0f} s, held-out masked-token accuracy "
-            f"{summary['held_out_masked_accuracy']:.4f}. Run folder: {args.out}"
-        )
-        return 0
     result = _pretrain_from_args(args, export=not args.no_export, overwrite=args.overwrite)
-    summary = result["summary"]
+    summary, config = result["summary"], result["config"]
     print(
-        f"Pretrained {args.method} on {args.dataset}: "
-        f"{summary['epochs_completed']} epochs in {summary['pretrain_seconds']:.0f} s, "
-        f"final loss {summary['final_loss']:.4f}. Run folder: {args.out}"
+        f"Pretrained {args.method} on {config['dataset'] or 'the default corpus'}: "
+        f"{summary['epochs_completed']} epochs ({summary['steps']} steps) in "
+        f"{summary['pretrain_seconds']:.0f} s, final loss {summary['final_loss']:.4f}. "
+        f"Run folder: {args.out}"
     )
     return 0
 
 
-def cmd_probe(args):
-    from keras_ssl import export, training
+def _probe_source(args):
+    """(probe model, modality, default dataset, what) of probe's source."""
+    from keras_ssl import export, modalities, presets, training
 
     if args.run:
-        encoder = training.load_run_encoder(args.run)
-        config = training.read_json(os.path.join(args.run, "config.json"))
-        dataset = args.dataset or config["dataset"]
-    else:
-        encoder = export.load_backbone(args.encoder, trainable=True)
-        if args.dataset is None:
-            raise SystemExit("keras-ssl probe: --dataset is required with --encoder")
-        dataset = args.dataset
-    results = training.probe(
-        encoder, dataset, fractions=args.fractions, seed=args.seed,
-        data_dir=args.data_dir,
-    )
+        model, config, modality = training.load_run(args.run)
+        return (modality.probe_model(model), modality,
+                modality.eval_dataset(config["dataset"]), f"The run {args.run!r}")
+    if args.preset:
+        path = presets.resolve(args.preset)
+        manifest = presets.read_manifest(path)
+        modality = modalities.get(manifest.get("modality", "image"))
+        return (modality.probe_model_from_preset(path, manifest), modality,
+                modality.eval_dataset(manifest.get("dataset")), f"The preset {args.preset!r}")
+    if args.dataset is None:
+        raise ValueError("--dataset is required with --encoder")
+    return (export.load_backbone(args.encoder, trainable=True), modalities.get("image"),
+            args.dataset, f"The encoder {args.encoder!r}")
+
+
+def cmd_probe(args):
+    from keras_ssl import training
+
+    probe_model, modality, dataset, what = _probe_source(args)
+    dataset = args.dataset or dataset
+    data = modality.load_eval_data(dataset, data_dir=args.data_dir, seed=args.seed)
+    modality.check_compatible(probe_model, data, what)
+    results = training.probe(probe_model, dataset, fractions=args.fractions, seed=args.seed,
+                             data=data, modality=modality)
+    print(f"{what} on {dataset} (test accuracy):")
     _print_table([(k, f"{v:.4f}") for k, v in results.items()], ("metric", "accuracy"))
     if args.run:
         training.write_json(os.path.join(args.run, "probe.json"), results)
@@ -235,8 +238,8 @@ def cmd_probe(args):
 def cmd_export(args):
     from keras_ssl import export, training
 
-    encoder = training.load_run_encoder(args.run)
-    export.export_backbone(encoder, args.out, overwrite=args.overwrite)
+    model, _, modality = training.load_run(args.run)
+    modality.export(model, args.out, overwrite=args.overwrite)
     print(f"Exported the encoder of {args.run} to {args.out} "
           f"(signatures: {', '.join(export.signatures(args.out))}).")
     return 0
@@ -245,42 +248,31 @@ def cmd_export(args):
 def cmd_demo(args):
     import keras
 
-    from keras_ssl import evaluation, training, visualize
+    from keras_ssl import training
 
     started = time.time()
-    if args.method == "mlm":
-        return _demo_text(args, started)
-    print(f"keras-ssl demo: {args.method} on {args.dataset}, "
+    print(f"keras-ssl demo: {args.method} on {args.text or args.dataset or 'the default data'}, "
           f"backbone {args.backbone or 'default'}")
-    result = _pretrain_from_args(args, overwrite=True)
-    data = result["data"]
-    (x_train, _), (x_test, y_test) = data
+    run = _pretrain_from_args(args, demo=True, overwrite=True)
+    modality = run["modality"]
+    data = modality.eval_data(run)
     fractions = (0.1, 1.0)
-    print("Evaluating the pretrained encoder ...")
-    pretrained = training.probe(result["model"].encoder, args.dataset, fractions, data=data)
+    print("Evaluating the pretrained encoder (linear probe, kNN) ...")
+    pretrained = training.probe(modality.probe_model(run["model"]), None, fractions,
+                                data=data, modality=modality)
     print("Evaluating a randomly initialised encoder of the same architecture ...")
     keras.utils.set_random_seed(args.seed + 1)
-    random_encoder = training.build_encoder(
-        result["config"]["backbone"], x_train.shape[1:], args.width_multiplier
-    )
-    baseline = training.probe(random_encoder, args.dataset, fractions, data=data)
+    baseline = training.probe(modality.new_probe_model(run["config"], run["data"]), None,
+                              fractions, data=data, modality=modality)
     results = {"pretrained": pretrained, "random_init": baseline}
     training.write_json(os.path.join(args.out, "results.json"), results)
 
-    visualize.plot_history(args.out, path=os.path.join(args.out, "loss_curve.png"))
-    features = evaluation.extract_features(result["model"].encoder, x_test)
-    visualize.plot_embeddings(
-        features, y_test, path=os.path.join(args.out, "embeddings_pca.png"),
-        method="pca",
-    )
-    plots = ["loss_curve.png", "embeddings_pca.png"]
-    if hasattr(result["model"], "reconstruct"):
-        images, masked, reconstructed = result["model"].reconstruct(x_test[:8])
-        visualize.plot_reconstructions(
-            images, masked, reconstructed,
-            path=os.path.join(args.out, "reconstructions.png"),
-        )
-        plots.append("reconstructions.png")
+    import matplotlib.pyplot as plt
+
+    from keras_ssl import visualize
+
+    plt.close(visualize.plot_history(args.out, path=os.path.join(args.out, "loss_curve.png")))
+    plots = ["loss_curve.png"] + modality.plots(run, data[1])
     rows = [
         (metric, f"{pretrained[metric]:.4f}", f"{baseline[metric]:.4f}",
          f"{pretrained[metric] - baseline[metric]:+.4f}")
@@ -290,27 +282,36 @@ def cmd_demo(args):
     _print_table(rows, ("metric (test accuracy)", "pretrained", "random init", "gain"))
     print()
     print(f"Run folder: {args.out}")
-    print(f"  encoder SavedModel: {os.path.join(args.out, 'encoder')}")
-    print(f"  plots: {', '.join(plots)}; TensorBoard logs: logs/")
+    print(f"  SavedModel: {os.path.join(args.out, modality.export_dirname)}")
+    print(f"  plots: {', '.join(plots)}; TensorBoard logs (with the Embedding Projector): "
+          f"tensorboard --logdir {os.path.join(args.out, 'logs')}")
     print(f"Done in {time.time() - started:.0f} s.")
     return 0
 
 
 def cmd_zoo(args):
-    import os as _os
-
-    from keras_ssl import training, zoo
+    from keras_ssl import presets, training, zoo
 
     if args.zoo_command == "list":
+        shipped = {info["name"]: info for info in presets.available()}
         rows = []
         for name in zoo.list_recipes():
-            path = _os.path.join(zoo.default_zoo_dir(), name, "results.json")
-            results = training.read_json(path) if _os.path.exists(path) else None
-            rows.append((name, zoo.headline(results)))
+            path = os.path.join(zoo.default_zoo_dir(), name, "results.json")
+            results = training.read_json(path) if os.path.exists(path) else None
+            weights = f"{shipped[name]['size_mb']:.1f} MB" if name in shipped else "not shipped"
+            rows.append((name, zoo.headline(results), weights))
         if not rows:
             print("No recipes found.")
             return 0
-        _print_table(rows, ("recipe", "results (test accuracy)"))
+        _print_table(rows, ("recipe", "results (test accuracy)", "weights (preset)"))
+        return 0
+    if args.zoo_command == "fetch":
+        out = presets.fetch(args.name, args.out, overwrite=args.overwrite)
+        manifest = presets.read_manifest(out)
+        print(f"Fetched preset {args.name} to {out} "
+              f"({presets.folder_size(out) / 2**20:.1f} MB, {len(manifest['files'])} files, "
+              "SHA-256 verified).")
+        print(f"Load it with keras_ssl.backbones.Backbone.from_preset({out!r}).")
         return 0
     if args.zoo_command == "card":
         zoo.load_recipe(args.name)
@@ -319,38 +320,8 @@ def cmd_zoo(args):
         print(f"Regenerated models/{args.name}/README.md and the README results table")
         return 0
     results = zoo.run_recipe(args.name, out_dir=args.out, budget_minutes=args.budget_minutes)
-    if results.get("kind") == "text":
-        print(zoo.text_results_table(results))
-    else:
-        print(zoo.results_table(results))
-    print(f"Total {results['total_seconds'] / 60:.1f} min.")
-    return 0
-
-
-def _demo_text(args, started):
-    from keras_ssl import training, visualize
-
-    if args.epochs == 100:  # the image demo's default; text needs fewer
-        args.epochs = 2
-    print("keras-ssl demo: BERT masked-LM on Shakespeare, then SMS spam fine-tuning")
-    run = _pretrain_text_from_args(args, demo=True)
-    print("Fine-tuning on SMS spam: pretrained vs randomly initialised BERT ...")
-    results = training.evaluate_text(run["model"], run["new_model"], fractions=(0.1, 1.0),
-                                     seed=args.seed, min_steps=100, min_epochs=1)
-    training.write_json(os.path.join(args.out, "results.json"), results)
-    visualize.plot_history(args.out, path=os.path.join(args.out, "loss_curve.png"))
-    rows = []
-    for key in results["pretrained"]:
-        if key.startswith("epochs@"):
-            continue
-        a, b = results["pretrained"][key], results["random_init"][key]
-        rows.append((key, f"{a:.4f}", f"{b:.4f}", f"{a - b:+.4f}"))
-    print()
-    summary = run["summary"]
-    print(f"Held-out masked-token accuracy: {summary['held_out_masked_accuracy']:.4f}")
-    _print_table(rows, ("SMS spam test metric", "pretrained", "random init", "gain"))
-    print(f"Run folder: {args.out} (text_encoder/ SavedModel takes raw strings; loss_curve.png)")
-    print(f"Done in {time.time() - started:.0f} s.")
+    print(zoo.results_table(results))
+    print(f"Preset: {results['preset']['path']}. Total {results['total_seconds'] / 60:.1f} min.")
     return 0
 
 

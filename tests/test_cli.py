@@ -112,4 +112,10 @@ def test_pretrain_with_xla_and_mixed_precision(tmp_path, capsys):
     assert keras.mixed_precision.global_policy().name == "float32"
     assert run_cli("pretrain", "--method", "mlm", "--jit-compile", "on",
                    "--out", tmp_path / "mlm") == 2
-    assert "apply to image methods" in capsys.readouterr().err
+    assert "cannot be used with method 'mlm'" in capsys.readouterr().err
+    assert run_cli("pretrain", "--method", "mlm", "--precision", "mixed_float16",
+                   "--out", tmp_path / "mlm") == 2
+    assert "`precision` 'mixed_float16' cannot be used with text" in capsys.readouterr().err
+    assert run_cli("pretrain", "--method", "simclr", "--sequence-length", "8",
+                   "--out", tmp_path / "simclr") == 2
+    assert "Unknown option(s) ['sequence_length'] for image methods" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """Backbones: image encoders mapping raw images in [0, 255] to feature vectors."""
 
+from keras_ssl.backbones.backbone import Backbone  # noqa: F401
 from keras_ssl.backbones.conv_net import ConvNet  # noqa: F401
 from keras_ssl.backbones.registry import available  # noqa: F401
 from keras_ssl.backbones.registry import get  # noqa: F401

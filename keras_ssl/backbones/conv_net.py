@@ -2,11 +2,12 @@
 
 import keras
 
+from keras_ssl.backbones.backbone import Backbone
 from keras_ssl.backbones.validation import check_input_shape
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class ConvNet(keras.Model):
+class ConvNet(Backbone):
     """A small ConvNet: (Conv-BN-ReLU, max-pool) blocks, global average pool.
 
     Takes raw images (uint8 or float in [0, 255]) and returns (N, filters[-1])
@@ -53,14 +54,10 @@ class ConvNet(keras.Model):
         self.feature_dim = filters[-1]
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        config = super().get_config()
+        config.update({
             "input_shape": list(self.image_shape),
             "filters": list(self.filters),
             "synchronized": self.synchronized,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        })
+        return config

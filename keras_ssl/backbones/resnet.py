@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_ssl.backbones.backbone import Backbone
 from keras_ssl.backbones.validation import check_input_shape
 
 _BLOCKS = {
@@ -62,7 +63,7 @@ def _bottleneck_block(x, filters, strides, name, synchronized):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class ResNet(keras.Model):
+class ResNet(Backbone):
     """ResNet backbone (He et al. 2016) for self-supervised pretraining.
 
     Takes raw images (uint8 or float in [0, 255], NHWC) and returns the
@@ -143,19 +144,15 @@ class ResNet(keras.Model):
         self.feature_dim = int(outputs.shape[-1])
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        config = super().get_config()
+        config.update({
             "depth": self.depth,
             "input_shape": list(self.image_shape),
             "width_multiplier": self.width_multiplier,
             "stem": self.stem,
             "synchronized": self.synchronized,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        })
+        return config
 
 
 def ResNet18(input_shape=(32, 32, 3), width_multiplier=1.0, **kwargs):

@@ -4,6 +4,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from keras_ssl.backbones.backbone import Backbone
 from keras_ssl.backbones.validation import check_input_shape
 from keras_ssl.backbones.vit_layers import ClassToken
 from keras_ssl.backbones.vit_layers import PatchEmbedding
@@ -12,7 +13,7 @@ from keras_ssl.layers.patchify import check_patch_size
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class ViT(keras.Model):
+class ViT(Backbone):
     """Vision Transformer (Dosovitskiy et al. 2021) returning a feature vector.
 
     Raw images (uint8 or float in [0, 255]) are rescaled, cut into
@@ -152,9 +153,8 @@ class ViT(keras.Model):
         return ops.mean(sequence, axis=1)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        config = super().get_config()
+        config.update({
             "input_shape": list(self.image_shape),
             "patch_size": self.patch_size,
             "hidden_dim": self.hidden_dim,
@@ -164,11 +164,8 @@ class ViT(keras.Model):
             "pooling": self.pooling,
             "position_embedding": self.position_embedding_kind,
             "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+        })
+        return config
 
 
 def ViTTiny(input_shape=(32, 32, 3), patch_size=4, **kwargs):

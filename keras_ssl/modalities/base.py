@@ -1,0 +1,225 @@
+"""The modality registry: what differs between images, text and the rest.
+
+One run path serves every kind of data. `training.pretrain`, `probe`,
+`export`, the zoo's `run_recipe`, its results tables and the `keras-ssl`
+command do the shared work (run folder, config, callbacks, resumable `fit`,
+atomic saves, time budget, results JSON) and ask a `Modality` for the part
+that depends on the data: which methods and backbones exist, how data is
+loaded and batched, how the method is built, how its encoder is exported,
+probed and evaluated, and how its results read in a table.
+
+Adding a modality is: a subclass of `Modality`, `register(...)` it, a loader
+in `keras_ssl.datasets`, a recipe folder under `models/` and tests.
+"""
+
+from keras_ssl.utils import check_choice
+
+_REGISTRY = {}
+
+
+class Modality:
+    """One kind of data: the hooks the shared run path calls.
+
+    Subclasses set the class attributes and implement the methods that
+    raise `NotImplementedError`.
+    """
+
+    #: registry key, e.g. "image"
+    name = None
+    #: method name -> defaults for `batch_size`, `learning_rate`, `backbone`
+    methods = {}
+    #: extra `pretrain` keyword options of this modality, with defaults
+    options = {}
+    #: Keras dtype policies a run of this modality can use
+    precisions = ("float32",)
+    #: AdamW weight decay of `pretrain`'s optimizer
+    weight_decay = 1e-4
+    #: sub-folder of a run holding the serving export
+    export_dirname = "encoder"
+    #: overrides for `run_recipe(quick=True)` (machinery tests)
+    quick = {"epochs": 1}
+    #: `pretrain` settings of `keras-ssl demo` for this modality's methods
+    demo = {}
+    #: heading above this modality's table in the README
+    table_title = None
+
+    # -- configuration ---------------------------------------------------
+
+    def default_dataset(self):
+        raise NotImplementedError
+
+    def configure(self, config):
+        """Fill defaults into a run config and validate it before any work.
+
+        Raises ValueError (naming the argument) for unknown names.
+        """
+        defaults = self.methods[config["method"]]
+        for key in ("batch_size", "learning_rate", "backbone", "epochs"):
+            if config.get(key) is None and key in defaults:
+                config[key] = defaults[key]
+        if config.get("dataset") is None:
+            config["dataset"] = self.default_dataset()
+        unknown = sorted(set(config["options"]) - set(self.options))
+        if unknown:
+            raise ValueError(
+                f"Unknown option(s) {unknown} for {self.name} methods; expected any of "
+                f"{sorted(self.options)}."
+            )
+        config["options"] = {**self.options, **config["options"]}
+        if config["precision"] not in self.precisions:
+            raise ValueError(
+                f"`precision` {config['precision']!r} cannot be used with {self.name} "
+                f"methods; expected one of {', '.join(map(repr, self.precisions))}."
+            )
+        return config
+
+    # -- pretraining -----------------------------------------------------
+
+    def load_data(self, config, data_dir=None):
+        """Everything the run needs: a dict with at least `train` (what
+        `train_dataset` batches) and `num_train`."""
+        raise NotImplementedError
+
+    def build_model(self, config, data):
+        """The pretraining method (a `keras.Model` with `train_step`)."""
+        raise NotImplementedError
+
+    def train_dataset(self, config, data):
+        raise NotImplementedError
+
+    def finish(self, model, data, config, run_dir, history):
+        """After `fit`: extra summary figures (and files) of the run;
+        `history` maps metric names to per-epoch values."""
+        return {}
+
+    def encoder(self, model):
+        """The backbone of a trained method (what presets and probes use)."""
+        raise NotImplementedError
+
+    def export(self, model, path, overwrite=False):
+        """Write the serving SavedModel of a trained method."""
+        raise NotImplementedError
+
+    def save_preset(self, model, path, card=None, overwrite=False, **info):
+        from keras_ssl import presets
+
+        return presets.save(self.encoder(model), path, card=card, overwrite=overwrite,
+                            modality=self.name, **info)
+
+    # -- evaluation ------------------------------------------------------
+
+    def load_eval_data(self, dataset, data_dir=None, seed=0):
+        """Labelled ((x_train, y_train), (x_test, y_test)) for probes."""
+        raise NotImplementedError
+
+    def eval_data(self, run):
+        """The labelled data a finished `pretrain` run is evaluated on."""
+        raise NotImplementedError
+
+    def eval_dataset(self, dataset):
+        """The labelled dataset that goes with pretraining data `dataset`."""
+        return dataset
+
+    def plots(self, run, test):
+        """PNGs (and TensorBoard projector files) of a finished run; returns
+        the PNG names."""
+        return []
+
+    def probe_model(self, model):
+        """What `probe` takes from a trained method (default: its encoder)."""
+        return self.encoder(model)
+
+    def probe_model_from_preset(self, path, manifest):
+        from keras_ssl.backbones import Backbone
+
+        return Backbone.from_preset(path, verify=False)
+
+    def check_compatible(self, probe_model, data, what):
+        """Raise a clear error when `probe_model` cannot take `data`."""
+
+    def probe(self, probe_model, data, fractions=(0.01, 1.0), seed=0, knn=True):
+        """Linear probe (and kNN) accuracy for each label fraction."""
+        raise NotImplementedError
+
+    def new_probe_model(self, config, data):
+        """The same architecture, randomly initialised (a baseline)."""
+        raise NotImplementedError
+
+    def evaluate(self, run, config, quick=False):
+        """The recipe protocol: the results dict (without the common keys)."""
+        raise NotImplementedError
+
+    # -- tables ----------------------------------------------------------
+
+    def headline(self, results):
+        """Short text of the main numbers (for `keras-ssl zoo list`)."""
+        parts = []
+        for fraction in results.get("label_fractions", []):
+            value = results.get("pretrained", {}).get(f"linear_probe@{fraction * 100:g}%")
+            if value is not None:
+                parts.append(f"probe@{fraction * 100:g}% {value:.3f}")
+        return ", ".join(parts)
+
+    def results_table(self, results):
+        """Markdown table of one recipe's results (its model card)."""
+        raise NotImplementedError
+
+    #: titles of the README table's columns between `recipe` and `reproduce`
+    readme_columns = ()
+
+    def readme_header(self):
+        """Header lines of this modality's table in the README."""
+        columns = ("recipe",) + tuple(self.readme_columns) + ("reproduce",)
+        return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+    def readme_row(self, name, results):
+        raise NotImplementedError
+
+
+def fraction_label(fraction):
+    return f"{float(fraction) * 100:g}%"
+
+
+def format_value(value):
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
+
+
+def register(modality):
+    """Add a `Modality` instance to the registry (its methods become known)."""
+    for method in modality.methods:
+        for other in _REGISTRY.values():
+            if method in other.methods:
+                raise ValueError(
+                    f"Method {method!r} is already registered by modality {other.name!r}."
+                )
+    _REGISTRY[modality.name] = modality
+    return modality
+
+
+def get(name):
+    """The registered modality `name`."""
+    check_choice("modality", name, sorted(_REGISTRY))
+    return _REGISTRY[name]
+
+
+def all_modalities():
+    return list(_REGISTRY.values())
+
+
+def available_methods():
+    """Every method name of every registered modality."""
+    return [method for modality in _REGISTRY.values() for method in modality.methods]
+
+
+def for_method(method):
+    """The modality that pretrains with `method`."""
+    check_choice("method", method, available_methods())
+    return next(m for m in _REGISTRY.values() if method in m.methods)
+
+
+def of_results(results):
+    """The modality a results dict (or recipe config) belongs to."""
+    name = results.get("modality") or results.get("kind")
+    if name is None and results.get("method") in available_methods():
+        return for_method(results["method"])
+    return get(name or "image")

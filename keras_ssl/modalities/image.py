@@ -1,0 +1,328 @@
+"""Images: SimCLR, rotation prediction, masked and denoising autoencoders.
+
+Evaluation protocol of an image recipe (all on the dataset's test split):
+* linear probe (frozen encoder, logistic regression) with each label
+  fraction (class-stratified, fixed seed), and kNN;
+* the same probes on a randomly initialised encoder of the same
+  architecture;
+* logistic regression on raw pixels with the same labels;
+* the same architecture trained supervised from scratch on the smallest
+  label fraction, and the pretrained encoder fine-tuned on it.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from keras_ssl import backbones as backbones_lib
+from keras_ssl import datasets as datasets_lib
+from keras_ssl.modalities.base import Modality
+from keras_ssl.modalities.base import format_value
+from keras_ssl.modalities.base import fraction_label
+from keras_ssl.modalities.base import register
+from keras_ssl.utils import check_choice
+
+# Small-ViT settings used when a "vit" backbone is built by name.
+VIT_DEFAULTS = {"hidden_dim": 128, "num_layers": 4, "num_heads": 4}
+
+
+def build_method(name, encoder, seed=None, **kwargs):
+    """Create the image pretraining method `name` around `encoder`."""
+    from keras_ssl import methods
+
+    classes = {
+        "simclr": methods.SimCLR,
+        "rotation": methods.RotationPrediction,
+        "mae": methods.MaskedAutoencoder,
+        "denoising": methods.DenoisingAutoencoder,
+    }
+    check_choice("method", name, sorted(classes))
+    return classes[name](encoder, seed=seed, **kwargs)
+
+
+def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
+    """Build a backbone by name for images of `input_shape`.
+
+    `vit` gets a small configuration (`VIT_DEFAULTS`) and the largest patch
+    size among 4, 2, 1 that cuts the image into at least 16 patches, unless
+    given in `kwargs`.
+    """
+    if width_multiplier is not None and backbone.startswith("resnet"):
+        kwargs["width_multiplier"] = width_multiplier
+    if backbone.startswith("vit"):
+        if backbone == "vit":
+            for key, value in VIT_DEFAULTS.items():
+                kwargs.setdefault(key, value)
+        if "patch_size" not in kwargs:
+            height, width = input_shape[0], input_shape[1]
+            # The largest patch that divides the image into at least 16 patches.
+            kwargs["patch_size"] = next(
+                p for p in (4, 2, 1)
+                if height % p == 0 and width % p == 0 and (height // p) * (width // p) >= 16
+            )
+    return backbones_lib.get(backbone, input_shape=tuple(input_shape), **kwargs)
+
+
+def load_images(dataset, data_dir=None, limit=None, seed=0):
+    """Load a named dataset; optionally keep `limit` training images."""
+    (x_train, y_train), (x_test, y_test) = datasets_lib.load(dataset, data_dir=data_dir)
+    if limit is not None and limit < len(x_train):
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(x_train), size=int(limit), replace=False))
+        x_train, y_train = x_train[keep], y_train[keep]
+    return (x_train, y_train), (x_test, y_test)
+
+
+def subset_indices(y, fraction, seed):
+    """Indices of a class-stratified label subset (as datasets.label_subset)."""
+    if fraction >= 1.0:
+        return np.arange(len(y))
+    chosen, _ = datasets_lib.label_subset(np.arange(len(y)), y, fraction=fraction, seed=seed)
+    return np.asarray(chosen)
+
+
+def linear_probes(extract, data, fractions, seed=0, knn=True):
+    """Linear probe (and kNN) accuracy of features for each label fraction.
+
+    `extract(x)` maps inputs to (N, D) features; `data` is
+    ((x_train, y_train), (x_test, y_test)). Only the training inputs of
+    the largest fraction are embedded. Shared by every modality.
+    """
+    from keras_ssl import evaluation
+
+    (x_train, y_train), (x_test, y_test) = data
+    subsets = {fraction: subset_indices(y_train, fraction, seed) for fraction in fractions}
+    needed = np.unique(np.concatenate(list(subsets.values())))
+    position = np.full(len(y_train), -1)
+    position[needed] = np.arange(len(needed))
+    features_train = extract(x_train[needed])
+    features_test = extract(x_test)
+    results = {}
+    for fraction, idx in subsets.items():
+        label = fraction_label(fraction)
+        train = (features_train[position[idx]], y_train[idx])
+        results[f"linear_probe@{label}"] = evaluation.linear_probe(
+            None, train, (features_test, y_test), precomputed=True
+        )
+        if knn:
+            results[f"knn@{label}"] = evaluation.knn_accuracy(
+                None, train, (features_test, y_test), precomputed=True
+            )
+    return results
+
+
+class ImageModality(Modality):
+    name = "image"
+    methods = {
+        "simclr": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "rotation": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "mae": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
+        "denoising": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
+    }
+    options = {"width_multiplier": 0.25}
+    precisions = ("float32", "mixed_float16", "mixed_bfloat16")
+    weight_decay = 1e-4
+    export_dirname = "encoder"
+    quick = {"epochs": 1, "limit": 1024}
+    demo = {"epochs": 100}
+    table_title = None
+
+    def default_dataset(self):
+        return "digits"
+
+    def configure(self, config):
+        config = super().configure(config)
+        check_choice("dataset", config["dataset"], datasets_lib.available())
+        check_choice("backbone", config["backbone"], backbones_lib.available())
+        if config["method"] == "mae" and not config["backbone"].startswith("vit"):
+            raise ValueError(
+                f"`backbone` {config['backbone']!r} cannot be used with method 'mae': masked "
+                "autoencoders need a ViT backbone (vit, vit_tiny, vit_small)."
+            )
+        if config["batch_size"] < 2:
+            raise ValueError(
+                "`batch_size` must be >= 2 for self-supervised methods, got "
+                f"{config['batch_size']}."
+            )
+        return config
+
+    def load_data(self, config, data_dir=None):
+        train, test = load_images(config["dataset"], data_dir=data_dir, limit=config["limit"],
+                                  seed=config["seed"])
+        return {"train": train, "test": test, "num_train": len(train[0]),
+                "labelled": (train, test)}
+
+    def _encoder(self, config, input_shape):
+        return build_encoder(config["backbone"], input_shape,
+                             config["options"]["width_multiplier"],
+                             **config.get("backbone_kwargs", {}))
+
+    def build_model(self, config, data):
+        encoder = self._encoder(config, data["train"][0].shape[1:])
+        return build_method(config["method"], encoder, seed=config["seed"],
+                            **config.get("method_kwargs", {}))
+
+    def train_dataset(self, config, data):
+        return datasets_lib.make_dataset(
+            data["train"][0], batch_size=config["batch_size"], shuffle=True,
+            drop_remainder=True, seed=config["seed"],
+        )
+
+    def encoder(self, model):
+        return model.encoder
+
+    def export(self, model, path, overwrite=False):
+        from keras_ssl.export import export_backbone
+
+        return export_backbone(model.encoder, path, overwrite=overwrite)
+
+    def load_eval_data(self, dataset, data_dir=None, seed=0):
+        return datasets_lib.load(dataset, data_dir=data_dir)
+
+    def eval_data(self, run):
+        return run["data"]["labelled"]
+
+    def check_compatible(self, probe_model, data, what):
+        from keras_ssl.presets import check_input_shape
+
+        check_input_shape(probe_model, data[0][0].shape[1:], what)
+
+    def probe(self, probe_model, data, fractions=(0.01, 1.0), seed=0, knn=True):
+        from keras_ssl import evaluation
+
+        return linear_probes(lambda x: evaluation.extract_features(probe_model, x), data,
+                             fractions, seed=seed, knn=knn)
+
+    def new_probe_model(self, config, data):
+        return self._encoder(config, data["train"][0].shape[1:])
+
+    def evaluate(self, run, config, quick=False):
+        from keras_ssl import evaluation
+
+        data = run["data"]
+        (x_train, y_train), (x_test, y_test) = data["labelled"]
+        if quick:  # the machinery at a tiny size: for tests, not for results
+            x_test, y_test = x_test[:200], y_test[:200]
+        labelled = ((x_train, y_train), (x_test, y_test))
+        eval_cfg = config.get("evaluation", {})
+        fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 1.0])]
+        seed = int(run["config"]["seed"])
+        encoder = run["model"].encoder
+        results = {"label_fractions": fractions}
+        results["pretrained"] = self.probe(encoder, labelled, fractions, seed=seed)
+        keras.utils.set_random_seed(seed + 1)
+        results["random_init"] = self.probe(self.new_probe_model(run["config"], data), labelled,
+                                            fractions, seed=seed)
+        smallest = min(fractions)
+        x_few, y_few = datasets_lib.label_subset(x_train, y_train, fraction=smallest, seed=seed)
+        label = fraction_label(smallest)
+        flat_few = x_few.reshape(len(x_few), -1).astype("float32") / 255.0
+        flat_test = x_test.reshape(len(x_test), -1).astype("float32") / 255.0
+        results["raw_pixels"] = {
+            f"linear_probe@{label}": evaluation.linear_probe(
+                None, (flat_few, y_few), (flat_test, y_test), precomputed=True
+            )
+        }
+        ft = eval_cfg.get("fine_tune", {})
+        epochs = int(ft.get("epochs", 30)) if not quick else 1
+        keras.utils.set_random_seed(seed + 2)
+        _, acc = evaluation.fine_tune(
+            self.new_probe_model(run["config"], data), (x_few, y_few), (x_test, y_test),
+            epochs=epochs, learning_rate=float(ft.get("scratch_learning_rate", 1e-3)), verbose=0,
+        )
+        results["supervised_scratch"] = {f"accuracy@{label}": acc}
+        keras.utils.set_random_seed(seed + 3)
+        _, acc = evaluation.fine_tune(
+            encoder, (x_few, y_few), (x_test, y_test), epochs=epochs,
+            learning_rate=float(ft.get("learning_rate", 1e-3)), verbose=0,
+        )
+        results["pretrained"][f"fine_tune@{label}"] = acc
+        results["plots"] = self.plots(run, (x_test, y_test))
+        return results
+
+    def plots(self, run, test):
+        """Embedding projection, retrieval grid, reconstructions (generative
+        methods) as PNGs in the run folder, and TensorBoard Embedding
+        Projector files in its `logs/`; returns the PNG names."""
+        import matplotlib.pyplot as plt
+
+        from keras_ssl import evaluation, visualize
+
+        model, run_dir, dataset = run["model"], run["run_dir"], run["config"]["dataset"]
+        x_test, y_test = test
+        names = []
+
+        def keep(fig, name):
+            plt.close(fig)
+            names.append(name)
+
+        x, y = x_test[:2000], y_test[:2000]
+        features = evaluation.extract_features(model.encoder, x)
+        class_names = datasets_lib.info(dataset)["class_names"]
+        keep(visualize.plot_embeddings(features, y, class_names=class_names,
+                                       path=os.path.join(run_dir, "embeddings_pca.png")),
+             "embeddings_pca.png")
+        queries = [int(np.flatnonzero(y == c)[0]) for c in np.unique(y)[:4]]
+        gallery = np.setdiff1d(np.arange(len(x)), queries)
+        keep(visualize.plot_retrieval(
+            (features[queries], features[gallery]), x[queries], x[gallery], k=6,
+            gallery_labels=[class_names[int(c)] for c in y[gallery]],
+            query_labels=[class_names[int(c)] for c in y[queries]],
+            path=os.path.join(run_dir, "retrieval.png")), "retrieval.png")
+        if hasattr(model, "reconstruct"):
+            images, masked, reconstructed = model.reconstruct(x[:8])
+            keep(visualize.plot_reconstructions(
+                images, masked, reconstructed,
+                path=os.path.join(run_dir, "reconstructions.png")), "reconstructions.png")
+        evaluation.write_projector(os.path.join(run_dir, "logs"), features, labels=y,
+                                   images=x, class_names=class_names)
+        return names
+
+    def results_table(self, results):
+        fractions = results["label_fractions"]
+        columns = [(f"linear_probe@{fraction_label(f)}",
+                    f"linear probe, {fraction_label(f)} labels") for f in fractions]
+        columns += [(f"knn@{fraction_label(f)}", f"kNN, {fraction_label(f)} labels")
+                    for f in fractions]
+        smallest = fraction_label(min(fractions))
+        columns.append((f"fine_tune@{smallest}", f"fine-tune, {smallest} labels"))
+        rows = [
+            (f"{results.get('method', 'self-supervised')}-pretrained encoder",
+             results.get("pretrained", {})),
+            ("random-init encoder (same architecture)", results.get("random_init", {})),
+            ("logistic regression on raw pixels", results.get("raw_pixels", {})),
+            ("supervised from scratch (same architecture)",
+             {f"fine_tune@{smallest}":
+              results.get("supervised_scratch", {}).get(f"accuracy@{smallest}")}),
+        ]
+        lines = ["| encoder | " + " | ".join(title for _, title in columns) + " |",
+                 "|---|" + "---|" * len(columns)]
+        for name, values in rows:
+            cells = [format_value(values.get(key)) for key, _ in columns]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    readme_columns = ("linear probe 1%", "linear probe 100%", "fine-tune 1%",
+                      "random-init probe 1%", "raw-pixel probe 1%", "supervised scratch 1%",
+                      "pretraining")
+
+    def readme_row(self, name, results):
+        def cell(section, key):
+            return format_value(results.get(section, {}).get(key))
+
+        pre = results["pretrain"]
+        return (
+            f"| [{name}](models/{name}/) | {cell('pretrained', 'linear_probe@1%')} "
+            f"| {cell('pretrained', 'linear_probe@100%')} "
+            f"| {cell('pretrained', 'fine_tune@1%')} "
+            f"| {cell('random_init', 'linear_probe@1%')} "
+            f"| {cell('raw_pixels', 'linear_probe@1%')} "
+            f"| {cell('supervised_scratch', 'accuracy@1%')} "
+            f"| {pre['epochs_completed']} epochs, {pre['pretrain_seconds'] / 60:.1f} min, "
+            f"{results.get('hardware', {}).get('cpu_count', '?')} CPU cores "
+            f"| `{results['command']}` |"
+        )
+
+
+IMAGE = register(ImageModality())
