@@ -54,8 +54,19 @@ def staging_dir(path, overwrite, argument="path"):
     return path, parent, tempfile.mkdtemp(prefix=".staging-", dir=parent)
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def replace_atomically(tmp_dir, path, overwrite, argument="path"):
-    """Move a finished folder from `tmp_dir` to `path` (replacing it if asked)."""
+    """Move a finished folder from `tmp_dir` to `path` (replacing it if asked).
+
+    The folder gets the permissions of a folder made with `os.makedirs`
+    (`tempfile.mkdtemp` makes it private).
+    """
+    os.chmod(tmp_dir, 0o777 & ~_umask())
     if os.path.exists(path):
         if not overwrite:
             shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -166,6 +166,7 @@ def render_card(name, zoo_dir=None):
     pre = results["pretrain"]
     hw = results.get("hardware", {})
     table = results_table(results)
+    steps = f" ({pre['steps']} steps)" if "steps" in pre else ""
     preset = results.get("preset")
     if preset:
         weights = preset["files"].get("model.weights.h5", "?")
@@ -184,7 +185,7 @@ def render_card(name, zoo_dir=None):
         table,
         "",
         f"Pretraining: {pre['epochs_completed']} epochs in "
-        f"{pre['pretrain_seconds'] / 60:.1f} min ({pre.get('steps', '?')} steps) on {hw.get('cpu_count', '?')} CPU cores "
+        f"{pre['pretrain_seconds'] / 60:.1f} min{steps} on {hw.get('cpu_count', '?')} CPU cores "
         f"({hw.get('machine', '?')}), final loss {pre['final_loss']:.4f}; "
         f"whole recipe {results['total_seconds'] / 60:.1f} min; measured {results['date']}.",
         f"Reproduce: `{results['command']}`",
