@@ -104,7 +104,7 @@ def test_readme_tables_come_from_the_registry():
 
 
 def test_linear_probes_embed_only_what_they_use():
-    from keras_ssl.modalities.image import linear_probes
+    from keras_ssl.modalities.base import linear_probes
 
     seen = []
 

@@ -12,6 +12,8 @@ Adding a modality is: a subclass of `Modality`, `register(...)` it, a loader
 in `keras_ssl.datasets`, a recipe folder under `models/` and tests.
 """
 
+import numpy as np
+
 from keras_ssl.utils import check_choice
 
 _REGISTRY = {}
@@ -182,6 +184,46 @@ def fraction_label(fraction):
 
 def format_value(value):
     return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
+
+
+def subset_indices(y, fraction, seed):
+    """Indices of a class-stratified label subset (as datasets.label_subset)."""
+    from keras_ssl import datasets
+
+    if fraction >= 1.0:
+        return np.arange(len(y))
+    chosen, _ = datasets.label_subset(np.arange(len(y)), y, fraction=fraction, seed=seed)
+    return np.asarray(chosen)
+
+
+def linear_probes(extract, data, fractions, seed=0, knn=True):
+    """Linear probe (and kNN) accuracy of features for each label fraction.
+
+    `extract(x)` maps inputs to (N, D) features; `data` is
+    ((x_train, y_train), (x_test, y_test)). Only the training inputs of
+    the largest fraction are embedded. Shared by every modality.
+    """
+    from keras_ssl import evaluation
+
+    (x_train, y_train), (x_test, y_test) = data
+    subsets = {fraction: subset_indices(y_train, fraction, seed) for fraction in fractions}
+    needed = np.unique(np.concatenate(list(subsets.values())))
+    position = np.full(len(y_train), -1)
+    position[needed] = np.arange(len(needed))
+    features_train = extract(x_train[needed])
+    features_test = extract(x_test)
+    results = {}
+    for fraction, idx in subsets.items():
+        label = fraction_label(fraction)
+        train = (features_train[position[idx]], y_train[idx])
+        results[f"linear_probe@{label}"] = evaluation.linear_probe(
+            None, train, (features_test, y_test), precomputed=True
+        )
+        if knn:
+            results[f"knn@{label}"] = evaluation.knn_accuracy(
+                None, train, (features_test, y_test), precomputed=True
+            )
+    return results
 
 
 def register(modality):

@@ -20,6 +20,7 @@ from keras_ssl import datasets as datasets_lib
 from keras_ssl.modalities.base import Modality
 from keras_ssl.modalities.base import format_value
 from keras_ssl.modalities.base import fraction_label
+from keras_ssl.modalities.base import linear_probes
 from keras_ssl.modalities.base import register
 from keras_ssl.utils import check_choice
 
@@ -72,44 +73,6 @@ def load_images(dataset, data_dir=None, limit=None, seed=0):
         keep = np.sort(rng.choice(len(x_train), size=int(limit), replace=False))
         x_train, y_train = x_train[keep], y_train[keep]
     return (x_train, y_train), (x_test, y_test)
-
-
-def subset_indices(y, fraction, seed):
-    """Indices of a class-stratified label subset (as datasets.label_subset)."""
-    if fraction >= 1.0:
-        return np.arange(len(y))
-    chosen, _ = datasets_lib.label_subset(np.arange(len(y)), y, fraction=fraction, seed=seed)
-    return np.asarray(chosen)
-
-
-def linear_probes(extract, data, fractions, seed=0, knn=True):
-    """Linear probe (and kNN) accuracy of features for each label fraction.
-
-    `extract(x)` maps inputs to (N, D) features; `data` is
-    ((x_train, y_train), (x_test, y_test)). Only the training inputs of
-    the largest fraction are embedded. Shared by every modality.
-    """
-    from keras_ssl import evaluation
-
-    (x_train, y_train), (x_test, y_test) = data
-    subsets = {fraction: subset_indices(y_train, fraction, seed) for fraction in fractions}
-    needed = np.unique(np.concatenate(list(subsets.values())))
-    position = np.full(len(y_train), -1)
-    position[needed] = np.arange(len(needed))
-    features_train = extract(x_train[needed])
-    features_test = extract(x_test)
-    results = {}
-    for fraction, idx in subsets.items():
-        label = fraction_label(fraction)
-        train = (features_train[position[idx]], y_train[idx])
-        results[f"linear_probe@{label}"] = evaluation.linear_probe(
-            None, train, (features_test, y_test), precomputed=True
-        )
-        if knn:
-            results[f"knn@{label}"] = evaluation.knn_accuracy(
-                None, train, (features_test, y_test), precomputed=True
-            )
-    return results
 
 
 class ImageModality(Modality):

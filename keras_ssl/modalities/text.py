@@ -19,7 +19,7 @@ from keras_ssl.modalities.base import Modality
 from keras_ssl.modalities.base import format_value
 from keras_ssl.modalities.base import fraction_label
 from keras_ssl.modalities.base import register
-from keras_ssl.modalities.image import linear_probes
+from keras_ssl.modalities.base import linear_probes
 from keras_ssl.utils import check_choice
 
 BACKBONES = ("bert_tiny", "bert_small")
