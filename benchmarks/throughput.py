@@ -36,9 +36,9 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 
+from timing import measure_in_child
 from timing import time_steps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -219,16 +219,7 @@ def main(argv=None):
     for setting in settings_for(args, gpu):
         label = (f"{setting['method']} {setting['precision']} jit={setting['jit']} "
                  f"augment={setting['augment']}")
-        print(f"measuring {label} ...", flush=True)
-        done = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--child", json.dumps(setting)],
-            capture_output=True, text=True,
-        )
-        results = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
-        if done.returncode != 0 or not results:
-            tail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            raise RuntimeError(f"measuring {label} failed:\n{tail}")
-        rows.append(json.loads(results[-1][len("RESULT "):]))
+        rows.append(measure_in_child(__file__, setting, label))
     table = format_table(rows, gpu)
     print(table)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

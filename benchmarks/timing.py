@@ -7,7 +7,11 @@ on this project's shared 2-core machine adds 0 to 1.5 s per call at random
 paid once per epoch, not per step, so it is left out of step throughput.
 """
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 
@@ -59,3 +63,19 @@ def matmul_gflops(size=1024, repeats=20, rounds=5):
         c.numpy()
         rates.append(2 * size**3 * repeats / (time.perf_counter() - start) / 1e9)
     return statistics.median(rates)
+
+
+def measure_in_child(script, setting, label):
+    """Run `script --child SETTING_JSON` in a fresh Python process (so one
+    setting's memory and compiled graphs stay out of the next one's
+    numbers) and return the dict it prints on its `RESULT ` line."""
+    print(f"measuring {label} ...", flush=True)
+    done = subprocess.run(
+        [sys.executable, os.path.abspath(script), "--child", json.dumps(setting)],
+        capture_output=True, text=True,
+    )
+    results = [ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")]
+    if done.returncode != 0 or not results:
+        tail = "\n".join(done.stderr.strip().splitlines()[-5:])
+        raise RuntimeError(f"measuring {label} failed:\n{tail}")
+    return json.loads(results[-1][len("RESULT "):])

@@ -114,6 +114,9 @@ def build_parser():
     p.add_argument("--run", required=True, help="a pretraining run folder")
     p.add_argument("--out", required=True, help="SavedModel folder to write")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--teacher", action="store_true",
+                   help="export the momentum teacher's encoder (moco, byol, dino) "
+                        "instead of the student's")
 
     p = sub.add_parser(
         "demo",
@@ -239,8 +242,9 @@ def cmd_export(args):
     from keras_ssl import export, training
 
     model, _, modality = training.load_run(args.run)
-    modality.export(model, args.out, overwrite=args.overwrite)
-    print(f"Exported the encoder of {args.run} to {args.out} "
+    modality.export(model, args.out, overwrite=args.overwrite, teacher=args.teacher)
+    which = "teacher encoder" if args.teacher else "encoder"
+    print(f"Exported the {which} of {args.run} to {args.out} "
           f"(signatures: {', '.join(export.signatures(args.out))}).")
     return 0
 

@@ -76,17 +76,44 @@ def _frozen_module(encoder, input_shape):
     return module
 
 
-def export_backbone(encoder, path, overwrite=False, include_keras=True):
+def select_encoder(model, teacher=False):
+    """The encoder to export: `model` itself, or the student (default) or
+    momentum teacher (`teacher=True`) encoder of a pretraining method."""
+    from keras_ssl.methods.ssl_method import PretrainingModel
+
+    if isinstance(model, PretrainingModel):
+        if not teacher:
+            return model.encoder
+        momentum_teacher = getattr(model, "teacher", None)
+        if momentum_teacher is None:
+            raise ValueError(
+                f"`teacher`=True, but {type(model).__name__} has no momentum teacher "
+                "(MoCo, BYOL and DINO have one)."
+            )
+        return momentum_teacher.teacher_layers[0]
+    if teacher:
+        raise ValueError(
+            "`teacher`=True needs the pretraining method (e.g. a BYOL model) as "
+            f"`encoder`, got a {type(model).__name__} without a teacher."
+        )
+    return model
+
+
+def export_backbone(encoder, path, overwrite=False, include_keras=True, teacher=False):
     """Export an image encoder as a SavedModel with a serving signature.
 
     Args:
         encoder: a `keras.Model` mapping images (N, H, W, C) in [0, 255] to
-            features (N, D), such as `model.encoder` of a pretraining method.
+            features (N, D), such as `model.encoder` of a pretraining method;
+            or the method itself, whose student encoder is exported.
         path: folder to write. Must not exist unless `overwrite=True`.
         overwrite: replace an existing folder at `path`.
         include_keras: also store the encoder as `keras_ssl/encoder.keras`
             inside the export, so `load_backbone(path, trainable=True)` can
             fine-tune it.
+        teacher: with a method that has a momentum teacher (MoCo, BYOL,
+            DINO) as `encoder`, export the teacher's encoder instead of the
+            student's (DINO's paper evaluates the teacher).
 
     Returns:
         `path`.
@@ -105,6 +132,7 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True):
     >>> sorted(keras_ssl.export.signatures(out))
     ['serving_default', 'serving_uint8']
     """
+    encoder = select_encoder(encoder, teacher)
     feature_dim = encoder_feature_dim(encoder)
     input_shape = tuple(encoder.input_shape[1:])
     if len(input_shape) != 3 or any(d is None for d in input_shape):

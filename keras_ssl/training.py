@@ -156,7 +156,8 @@ def pretrain(
             `overwrite=True`; an interrupted one resumes from its last
             finished epoch.
         method: any registered method (`available_methods()`): image
-            methods (simclr, rotation, mae, denoising) or text (mlm).
+            methods (simclr, moco, byol, simsiam, barlow, vicreg, dino,
+            rotation, mae, denoising) or text (mlm).
         dataset: images: a dataset name (`keras_ssl.datasets.available()`,
             default digits); text: a corpus (a file, a folder, or None for
             Shakespeare).

@@ -72,3 +72,21 @@ def test_benchmarks_reject_bad_arguments():
          "--configs", "nope"], capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 2 and "unknown --configs" in done.stderr
+
+
+def test_joint_embedding_table(tmp_path):
+    out = tmp_path / "joint.json"
+    stdout = run_script(
+        "joint_embedding.py", "--methods", "simsiam", "moco", "dino", "--batch-size", "8",
+        "--steps", "2", "--repeats", "1", "--image-size", "16", "--out", str(out),
+    )
+    rows = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(rows) == {"simsiam", "moco", "dino"}
+    assert (rows["simsiam"]["student_views"], rows["simsiam"]["teacher_views"]) == (2, 0)
+    assert (rows["dino"]["student_views"], rows["dino"]["teacher_views"]) == (4, 2)
+    for r in rows.values():
+        assert r["step_seconds"] > 0 and r["floor_seconds"] > 0
+        assert r["floor_share"] == pytest.approx(r["floor_seconds"] / r["step_seconds"])
+    assert rows["simsiam"]["update_seconds"] == 0  # nothing follows its optimizer step
+    assert rows["moco"]["update_seconds"] > 0 and rows["dino"]["update_seconds"] > 0
+    assert "floor share" in stdout

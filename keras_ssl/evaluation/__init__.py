@@ -1,5 +1,6 @@
 """Evaluation of pretrained encoders: linear probe, kNN, fine-tuning."""
 
+from keras_ssl.evaluation.collapse_monitor import CollapseMonitor  # noqa: F401
 from keras_ssl.evaluation.fine_tune import fine_tune  # noqa: F401
 from keras_ssl.evaluation.knn_monitor import KNNMonitor  # noqa: F401
 from keras_ssl.evaluation.probes import classification_report  # noqa: F401

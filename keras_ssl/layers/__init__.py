@@ -1,8 +1,12 @@
 """Layers: augmentation, masking and heads."""
 
+from keras_ssl.layers.dino_head import DINOHead  # noqa: F401
+from keras_ssl.layers.momentum_teacher import MomentumTeacher  # noqa: F401
+from keras_ssl.layers.multi_crop import MultiCrop  # noqa: F401
 from keras_ssl.layers.multi_view import MultiView  # noqa: F401
 from keras_ssl.layers.patchify import Patchify  # noqa: F401
 from keras_ssl.layers.patchify import Unpatchify  # noqa: F401
+from keras_ssl.layers.projection_head import ProjectionHead  # noqa: F401
 from keras_ssl.layers.random_apply import RandomApply  # noqa: F401
 from keras_ssl.layers.random_patch_masking import RandomPatchMasking  # noqa: F401
 from keras_ssl.layers.random_pixel_masking import RandomPixelMasking  # noqa: F401

@@ -3,39 +3,11 @@
 import keras
 import tensorflow as tf
 
+from keras_ssl.distribute import cross_replica_concat
+
 # Added to a logit to exclude it from the softmax. A finite number (not -inf)
 # keeps the loss finite in float16 and under XLA.
 _LARGE_NUM = 1e9
-
-
-def cross_replica_concat(tensor):
-    """Concatenate `tensor` over the replicas of the current strategy.
-
-    Returns `(gathered, offset)`: the tensor of all replicas stacked along
-    axis 0 in replica order, and the row at which this replica's own rows
-    begin. Outside a multi-replica context it returns `(tensor, 0)`.
-
-    Written by hand rather than with `ReplicaContext.all_gather` because the
-    gradient must flow back to every replica's own rows: the tensor is
-    scattered into a zero tensor at this replica's slot and summed across
-    replicas, as the official SimCLR TF2 code does.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return tensor, 0
-    num_replicas = context.num_replicas_in_sync
-    replica_id = context.replica_id_in_sync_group
-    local_batch = tf.shape(tensor)[0]
-    scattered = tf.scatter_nd(
-        indices=[[replica_id]],
-        updates=tensor[None],
-        shape=tf.concat([[num_replicas], tf.shape(tensor)], axis=0),
-    )
-    gathered = context.all_reduce(tf.distribute.ReduceOp.SUM, scattered)
-    gathered = tf.reshape(
-        gathered, tf.concat([[-1], tf.shape(tensor)[1:]], axis=0)
-    )
-    return gathered, replica_id * local_batch
 
 
 def nt_xent(z_a, z_b, temperature=0.1, gather_across_replicas=True):

@@ -71,6 +71,23 @@ class _NonFiniteLossStop(keras.callbacks.Callback):
             )
 
 
+def _fit_batch_size(args, kwargs):
+    """The global batch size a `fit(x, ..., batch_size=...)` call will use,
+    or None when it cannot be told before training."""
+    x = kwargs.get("x", args[0] if args else None)
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        while isinstance(spec, (tuple, list)) and spec:
+            spec = spec[0]
+        if isinstance(spec, tf.TensorSpec) and spec.shape.rank:
+            return spec.shape[0]
+        return None
+    batch_size = kwargs.get("batch_size", args[2] if len(args) > 2 else None)
+    if x is None or not hasattr(x, "shape"):
+        return batch_size
+    return min(batch_size or 32, len(x))
+
+
 def _in_multi_worker_mode():
     strategy = tf.distribute.get_strategy()
     extended = getattr(strategy, "extended", None)
@@ -195,11 +212,11 @@ class PretrainingModel(keras.Model):
             # XLA drops Assert ops, so under jit_compile the update is skipped
             # instead; the logged loss becomes NaN and `fit` raises from a
             # callback (`_NonFiniteLossStop`).
-            tf.cond(
-                finite,
-                lambda: self.optimizer.apply(gradients, self.trainable_variables),
-                lambda: None,
-            )
+            def update():
+                self.optimizer.apply(gradients, self.trainable_variables)
+                self.after_update()
+
+            tf.cond(finite, update, lambda: None)
             logged = tf.where(finite, loss, float("nan"))
         else:
             with tf.control_dependencies(restored):
@@ -217,23 +234,51 @@ class PretrainingModel(keras.Model):
                     [tf.identity(g) if g is not None else None for g in gradients],
                     self.trainable_variables,
                 )
+                self.after_update()
             logged = loss
         self.loss_tracker.update_state(logged)
         return self.compile_logs(logs)
 
+    def after_update(self):
+        """State updates that follow each optimizer step, in the same step.
+
+        Called by `train_step` right after `optimizer.apply` (and only when
+        the step was applied): a momentum teacher's EMA, a negatives queue,
+        a running center. The default does nothing.
+        """
+
+    def unguarded_state(self):
+        """Non-trainable variables the forward pass does not change (a
+        teacher's weights, a queue): left out of the non-finite-step
+        restore, which would copy them at every step for nothing."""
+        return []
+
     def _guarded_state(self):
         """Floating-point non-trainable variables: batch-norm statistics."""
+        skip = {id(v) for v in self.unguarded_state()}
         return [
             v for v in self.non_trainable_variables
-            if tf.as_dtype(v.dtype).is_floating
+            if tf.as_dtype(v.dtype).is_floating and id(v) not in skip
         ]
 
+    def check_fit_data(self, batch_size):
+        """Check the global batch size of a `fit` call before training
+        starts (None when unknown). The default accepts any."""
+
     def fit(self, *args, **kwargs):
-        if self.jit_compile is True:
+        self.check_fit_data(_fit_batch_size(args, kwargs))
+        # Read by callbacks that schedule over the steps this call will run.
+        self._fit_initial_epoch = int(kwargs.get("initial_epoch", 0) or 0)
+        internal = self.fit_callbacks()
+        if internal:
             callbacks = kwargs.get("callbacks")
             callbacks = list(callbacks) if callbacks is not None else []
-            kwargs["callbacks"] = callbacks + [_NonFiniteLossStop()]
+            kwargs["callbacks"] = callbacks + internal
         return super().fit(*args, **kwargs)
+
+    def fit_callbacks(self):
+        """Callbacks the method adds to every `fit` (after the user's)."""
+        return [_NonFiniteLossStop()] if self.jit_compile is True else []
 
     def test_step(self, data):
         inputs = self.prepare_inputs(data)

@@ -98,8 +98,9 @@ class Modality:
         """The backbone of a trained method (what presets and probes use)."""
         raise NotImplementedError
 
-    def export(self, model, path, overwrite=False):
-        """Write the serving SavedModel of a trained method."""
+    def export(self, model, path, overwrite=False, teacher=False):
+        """Write the serving SavedModel of a trained method (its momentum
+        teacher's encoder with `teacher=True`, where it has one)."""
         raise NotImplementedError
 
     def save_preset(self, model, path, card=None, overwrite=False, **info):

@@ -1,4 +1,5 @@
-"""Images: SimCLR, rotation prediction, masked and denoising autoencoders.
+"""Images: joint-embedding methods (SimCLR, MoCo, BYOL, SimSiam, Barlow Twins,
+VICReg, DINO), rotation prediction, masked and denoising autoencoders.
 
 Evaluation protocol of an image recipe (all on the dataset's test split):
 * linear probe (frozen encoder, logistic regression) with each label
@@ -34,6 +35,12 @@ def build_method(name, encoder, seed=None, **kwargs):
 
     classes = {
         "simclr": methods.SimCLR,
+        "moco": methods.MoCo,
+        "byol": methods.BYOL,
+        "simsiam": methods.SimSiam,
+        "barlow": methods.BarlowTwins,
+        "vicreg": methods.VICReg,
+        "dino": methods.DINO,
         "rotation": methods.RotationPrediction,
         "mae": methods.MaskedAutoencoder,
         "denoising": methods.DenoisingAutoencoder,
@@ -79,6 +86,12 @@ class ImageModality(Modality):
     name = "image"
     methods = {
         "simclr": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "moco": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "byol": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "simsiam": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "barlow": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "vicreg": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "dino": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
         "rotation": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
         "mae": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "denoising": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
@@ -135,10 +148,10 @@ class ImageModality(Modality):
     def encoder(self, model):
         return model.encoder
 
-    def export(self, model, path, overwrite=False):
+    def export(self, model, path, overwrite=False, teacher=False):
         from keras_ssl.export import export_backbone
 
-        return export_backbone(model.encoder, path, overwrite=overwrite)
+        return export_backbone(model, path, overwrite=overwrite, teacher=teacher)
 
     def load_eval_data(self, dataset, data_dir=None, seed=0):
         return datasets_lib.load(dataset, data_dir=data_dir)

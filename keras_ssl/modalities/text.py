@@ -142,8 +142,11 @@ class TextModality(Modality):
     def encoder(self, model):
         return model.backbone
 
-    def export(self, model, path, overwrite=False):
+    def export(self, model, path, overwrite=False, teacher=False):
         from keras_ssl.export_text import export_text_encoder
+
+        if teacher:
+            raise ValueError("`teacher`=True: text methods have no momentum teacher.")
 
         return export_text_encoder(model, path, overwrite=overwrite)
 

@@ -1,8 +1,11 @@
-"""One SimCLR step on 2 replicas equals the same step on 1 device.
+"""One step of a method on 2 replicas equals the same step on 1 device.
 
 Run as a script (it must configure TensorFlow's logical CPU devices before
-anything else touches TensorFlow): prints a JSON line with the largest
-differences in loss and in updated weights.
+anything else touches TensorFlow): `replica_equality.py [METHOD]` prints a
+JSON line with the largest differences in loss, in updated weights and in
+the state the step writes besides the weights (teacher, queue, center).
+METHOD is a class in `keras_ssl.methods` (default SimCLR). The views are
+made once, before the step, so both runs see the same images.
 """
 
 import json
@@ -24,8 +27,24 @@ import numpy as np  # noqa: E402
 
 import keras_ssl  # noqa: E402
 
+METHOD_KWARGS = {
+    "SimCLR": {"projection_dim": 4, "temperature": 0.5},
+    "MoCo": {"projection_dim": 4, "queue_size": 32, "momentum": 0.9},
+    "BYOL": {"projection_dim": 4, "projection_hidden_dim": 8, "momentum": 0.9,
+             "momentum_schedule": "constant"},
+    "SimSiam": {"projection_dim": 8},
+    "BarlowTwins": {"projection_dim": 8},
+    "VICReg": {"projection_dim": 8},
+    "DINO": {"output_dim": 16, "hidden_dim": 8, "bottleneck_dim": 4, "momentum": 0.9,
+             "momentum_schedule": "constant"},
+}
 
-def build(gather):
+# Methods whose loss uses the global batch: with gather_across_replicas=False
+# each replica's loss sees its own half only, and the loss must differ.
+GATHERING = ("SimCLR", "BarlowTwins", "VICReg")
+
+
+def build(name, gather):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Rescaling(1 / 255)(inputs)
@@ -33,45 +52,72 @@ def build(gather):
     x = keras.layers.BatchNormalization(synchronized=True)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     encoder = keras.Model(inputs, x)
-    model = keras_ssl.methods.SimCLR(
-        encoder,
-        augmenter=keras.layers.GaussianNoise(0.0),  # deterministic views
-        projection_dim=4,
-        temperature=0.5,
-        gather_across_replicas=gather,
-        synchronized=True,
-    )
+    kwargs = dict(METHOD_KWARGS[name], synchronized=True, seed=0)
+    if name == "DINO":
+        kwargs["augmenter"] = keras_ssl.layers.MultiCrop(8, 4, local_crops=2, channels=1,
+                                                         seed=0)
+    else:
+        kwargs["augmenter"] = keras.layers.Identity()
+    if name in GATHERING:
+        kwargs["gather_across_replicas"] = gather
+    model = getattr(keras_ssl.methods, name)(encoder, **kwargs)
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
     return model
 
 
-def one_step(model, images):
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(len(images))
+def state(model):
+    """Values of the non-trainable variables the step writes besides batch norm."""
+    names = ("queue", "queue_pointer", "center")
+    written = [v for v in model.non_trainable_variables if v.name in names]
+    if model.teacher is not None:
+        written += model.teacher.weights
+    return [(v.path.split("/", 1)[-1], v.numpy().copy()) for v in written]
+
+
+def one_step(model, views):
+    ds = tf.data.Dataset.from_tensor_slices((views,)).batch(len(views[0]))
     before = [w.numpy().copy() for w in model.trainable_weights]
     history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
     after = [w.numpy() for w in model.trainable_weights]
-    return history.history["loss"][0], [a - b for a, b in zip(after, before)]
+    return history.history["loss"][0], [a - b for a, b in zip(after, before)], state(model)
+
+
+def make_views(name, images):
+    if name == "DINO":
+        crops = keras_ssl.layers.MultiCrop(8, 4, local_crops=2, channels=1, seed=0)
+        return tuple(v.numpy() for v in crops(images))
+    rng = np.random.default_rng(1)
+    other = np.clip(images + rng.normal(0, 20, images.shape), 0, 255).astype("float32")
+    return (images, other)
 
 
 def main():
+    name = sys.argv[1] if len(sys.argv) > 1 else "SimCLR"
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(16, 8, 8, 1)).astype("float32")
-    single_loss, single_update = one_step(build(gather=True), images)
+    views = make_views(name, images)
+    single_loss, single_update, single_state = one_step(build(name, True), views)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
-        model = build(gather=True)
-    multi_loss, multi_update = one_step(model, images)
-    with strategy.scope():
-        local = build(gather=False)
-    local_loss, _ = one_step(local, images)
-    print(json.dumps({
+        model = build(name, True)
+    multi_loss, multi_update, multi_state = one_step(model, views)
+    result = {
+        "method": name,
         "replicas": strategy.num_replicas_in_sync,
         "single_loss": float(single_loss),
         "multi_loss": float(multi_loss),
-        "local_negatives_loss": float(local_loss),
-        "max_update_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(single_update, multi_update)),
+        "max_update_diff": max(float(np.max(np.abs(a - b)))
+                               for a, b in zip(single_update, multi_update)),
         "max_update": max(float(np.max(np.abs(a))) for a in single_update),
-    }))
+        "state": [k for k, _ in single_state],
+        "max_state_diff": max([float(np.max(np.abs(a - b)))
+                               for (_, a), (_, b) in zip(single_state, multi_state)] or [0.0]),
+    }
+    if name in GATHERING:
+        with strategy.scope():
+            local = build(name, False)
+        result["local_statistics_loss"] = float(one_step(local, views)[0])
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -8,24 +8,43 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.mark.slow
-def test_two_replicas_match_one_device():
-    """Loss and weight updates of one SimCLR step on a global batch of 16
-    split over 2 replicas equal those of one device on the same 16 images:
-    loss to 1e-5 relative, updates to 1e-4 absolute (SGD, learning rate 1,
-    so an update is the gradient; typical magnitude 0.1 to 1)."""
+def run_replica_equality(method):
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "replica_equality.py")],
+        [sys.executable, os.path.join(HERE, "replica_equality.py"), method],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "method", ["SimCLR", "MoCo", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "DINO"]
+)
+def test_two_replicas_match_one_device(method):
+    """Loss, weight updates and written state (teacher, queue, center) of
+    one step on a global batch of 16 split over 2 replicas equal those of
+    one device on the same 16 images: loss to 1e-5 relative, updates to
+    1e-4 relative to the largest update (SGD, learning rate 1, so an update
+    is the gradient), state to 1e-4 absolute. Barlow Twins and VICReg take
+    their batch statistics, SimCLR its negatives, from the global batch;
+    MoCo enqueues the keys of the global batch; DINO's center averages
+    over replicas."""
+    result = run_replica_equality(method)
     assert result["replicas"] == 2
     assert result["single_loss"] == pytest.approx(result["multi_loss"], rel=1e-5)
     assert result["max_update"] > 1e-3  # the step did move the weights
-    assert result["max_update_diff"] < 1e-4
-    # Without gathering, each replica contrasts only its own 8 images.
-    assert abs(result["local_negatives_loss"] - result["single_loss"]) > 1e-3
+    assert result["max_update_diff"] < 1e-4 * max(1.0, result["max_update"])
+    assert result["max_state_diff"] < 1e-4
+    if method in ("MoCo", "BYOL", "DINO"):
+        assert any("kernel" in name for name in result["state"])  # the teacher was compared
+    if method == "MoCo":
+        assert "queue" in result["state"]
+    if method == "DINO":
+        assert "center" in result["state"]
+    if "local_statistics_loss" in result:
+        # Without gathering, each replica sees only its own 8 images.
+        assert abs(result["local_statistics_loss"] - result["single_loss"]) > 1e-3
 
 
 def _free_port():

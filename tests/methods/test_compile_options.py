@@ -12,7 +12,8 @@ from keras_ssl import training
 from tests.testing import random_images
 from tests.testing import structured_images
 
-IMAGE_METHODS = ["simclr", "rotation", "mae", "denoising"]
+IMAGE_METHODS = ["simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation",
+                 "mae", "denoising"]
 
 
 def build(method, size=16, seed=0):
@@ -96,7 +97,7 @@ def test_views_input_errors():
     model.compile(optimizer="auto")
     a, b = views_batch()
     three = tf.data.Dataset.from_tensors(((a, b, a),))
-    with pytest.raises(ValueError, match="pair"):
+    with pytest.raises(ValueError, match="tuple of 2 batches"):
         model.fit(three, epochs=1, verbose=0)
     with pytest.raises(TypeError, match="tf.data.Dataset"):
         model.augment_dataset(a)
