@@ -40,8 +40,27 @@ def test_pretrain_probe_export_on_digits(tmp_path, capsys):
     assert "already holds a finished run" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_pretrain_every_joint_embedding_method_and_export_the_teacher(tmp_path, capsys):
+    for method in ("moco", "byol", "simsiam", "barlow", "vicreg", "dino"):
+        run = tmp_path / method
+        assert run_cli("pretrain", "--method", method, "--dataset", "digits",
+                       "--backbone", "convnet", "--epochs", "1", "--batch-size", "64",
+                       "--limit", "128", "--no-export", "--out", run) == 0, method
+        history = json.loads((run / "history.json").read_text())
+        assert history["embedding_std"][0] > 0, method
+    assert run_cli("export", "--run", tmp_path / "byol", "--teacher",
+                   "--out", tmp_path / "teacher") == 0
+    assert "teacher encoder" in capsys.readouterr().out
+    assert (tmp_path / "teacher" / "saved_model.pb").exists()
+    assert run_cli("export", "--run", tmp_path / "simsiam", "--teacher",
+                   "--out", tmp_path / "none") == 2
+    assert "no momentum teacher" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
+
+
 def test_unknown_names_are_rejected_before_work(capsys):
-    for argv in (["pretrain", "--method", "byol", "--out", "x"],
+    for argv in (["pretrain", "--method", "swav", "--out", "x"],
                  ["pretrain", "--dataset", "imagenet", "--out", "x"],
                  ["pretrain", "--backbone", "vgg", "--out", "x"]):
         with pytest.raises(SystemExit) as exc:

@@ -18,6 +18,9 @@ class BYOL(JointEmbeddingMethod):
     target keep the embeddings from collapsing. The loss is the normalised
     squared error `2 - 2 cos(p, z')`, symmetrised over the two views.
 
+    With a `layers.MultiCrop` augmenter, the targets of the global views
+    are predicted from every other view (global and local).
+
     The target's momentum rises from `momentum` to 1.0 along a cosine over
     the training steps of each `fit` call (`momentum_schedule="cosine"`, as
     in the paper), or stays fixed (`"constant"`).
@@ -51,6 +54,8 @@ class BYOL(JointEmbeddingMethod):
     ['embedding_std', 'loss']
     """
 
+    multi_crop = True
+
     def __init__(
         self,
         encoder,
@@ -78,16 +83,18 @@ class BYOL(JointEmbeddingMethod):
         self.built = True
 
     def compute_views_loss(self, views, training):
-        view_a, view_b = views[:2]
+        views = self.fit_to_encoder(views)
         online = [self.encoder, self.projector]
-        z_a = self.encode(online, view_a, training)
-        z_b = self.encode(online, view_b, training)
-        p_a = self.predictor(z_a, training=training)
-        p_b = self.predictor(z_b, training=training)
-        t_a = self.teacher(view_a, training=training)
-        t_b = self.teacher(view_b, training=training)
-        loss = 2.0 + (negative_cosine(p_a, t_b) + negative_cosine(p_b, t_a))
-        return tf.reduce_mean(loss), {}, z_a
+        z = [self.encode(online, v, training) for v in views]
+        p = [self.predictor(z_i, training=training) for z_i in z]
+        pairs = self.view_pairs(len(views))
+        targets = {i: self.teacher(views[i], training=training) for i in {i for i, _ in pairs}}
+        # 2 - 2 cos(prediction of view j, target of view i), averaged over
+        # the pairs: (0, 1) and (1, 0) for two views; with multi-crop, each
+        # global view's target against every other view's prediction.
+        loss = tf.add_n([tf.reduce_mean(2.0 + 2.0 * negative_cosine(p[j], targets[i]))
+                         for i, j in pairs]) / len(pairs)
+        return loss, {}, z[0]
 
     def get_config(self):
         config = super().get_config()

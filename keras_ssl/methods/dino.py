@@ -28,10 +28,8 @@ class DINO(JointEmbeddingMethod):
     `teacher_temperature` over the first `warmup_fraction` of training).
 
     Encoders with a fixed input size (every keras_ssl backbone built with
-    `input_shape`) get the local crops resized up to that size: the crop
-    still shows a small part of the image, but costs as much as a global
-    crop. An encoder built for a variable input size takes them as they
-    are.
+    `input_shape`) get the local crops resized up to that size
+    (`fit_to_encoder`).
 
     Args:
         encoder: a `keras.Model` mapping images to (N, D) features.
@@ -55,6 +53,15 @@ class DINO(JointEmbeddingMethod):
             default the steps of the current `fit` call.
         seed: seed of the default augmenter.
 
+    The defaults follow the paper's long ImageNet runs. Short runs need a
+    faster teacher and fewer prototypes: on the 1,437 digits of the demo
+    (100 epochs, 1,100 steps of 128 images, ResNet-18 at width 0.25),
+    the defaults' loss stayed near log(4096) (the teacher barely moved),
+    while `momentum=0.99, output_dim=1024, local_crops=2` learned (linear
+    probe with 10% of the labels 0.847 against 0.744 for the random
+    encoder) and `momentum=0.9` (constant) collapsed (`embedding_std`
+    0.002; `evaluation.CollapseMonitor` stops such a run).
+
     `export_backbone(model.encoder, ...)` exports the student; the paper
     evaluates the teacher, `model.teacher.teacher_layers[0]` (`keras-ssl
     export --teacher`).
@@ -69,6 +76,8 @@ class DINO(JointEmbeddingMethod):
     >>> sorted(model.fit(x, batch_size=16, verbose=0).history)
     ['embedding_std', 'loss', 'teacher_temperature']
     """
+
+    multi_crop = True
 
     def __init__(
         self,
@@ -147,13 +156,6 @@ class DINO(JointEmbeddingMethod):
         ramp = tf.minimum(self.training_progress() / self.warmup_fraction, 1.0)
         return start + (end - start) * ramp
 
-    def _fit_encoder(self, views):
-        """Resize crops to a fixed-size encoder's input, if it has one."""
-        size = tuple(self.encoder.input_shape[1:3])
-        if None in size:
-            return views
-        return [v if tuple(v.shape[1:3]) == size else tf.image.resize(v, size) for v in views]
-
     def _student(self, views, training):
         """Student embeddings and logits of every crop, global crops first.
         Crops of one size go through the network as one batch."""
@@ -163,7 +165,7 @@ class DINO(JointEmbeddingMethod):
         for group in groups:
             if not group:
                 continue
-            features = self.encoder(tf.concat(self._fit_encoder(group), axis=0),
+            features = self.encoder(tf.concat(self.fit_to_encoder(group), axis=0),
                                     training=training)
             embedded = self.head.embed(features, training=training)
             embeddings.append(embedded)
@@ -173,7 +175,7 @@ class DINO(JointEmbeddingMethod):
     def compute_views_loss(self, views, training):
         global_count = self.augmenter.global_crops
         embeddings, student_logits = self._student(list(views), training)
-        teacher_input = tf.concat(self._fit_encoder(list(views[:global_count])), axis=0)
+        teacher_input = tf.concat(self.fit_to_encoder(list(views[:global_count])), axis=0)
         teacher_logits = self.teacher(teacher_input, training=training)
         temperature = self.current_teacher_temperature()
         self.temperature_tracker.update_state(temperature)

@@ -77,6 +77,9 @@ class JointEmbeddingMethod(SSLMethod):
     """
 
     min_batch_size = 2
+    # Whether the method compares more than two views (a MultiCrop with
+    # local crops); the others reject such an augmenter.
+    multi_crop = False
 
     def __init__(self, encoder, augmenter=None, synchronized=False, seed=None, **kwargs):
         super().__init__(encoder, **kwargs)
@@ -84,6 +87,12 @@ class JointEmbeddingMethod(SSLMethod):
         if augmenter is None:
             augmenter = self.default_augmenter(encoder, seed)
         self.augmenter = augmenter
+        if self.num_views > 2 and not self.multi_crop:
+            raise ValueError(
+                f"{type(self).__name__} compares two views, but `augmenter` makes "
+                f"{self.num_views} (a MultiCrop with local crops). Use local_crops=0, or "
+                "SimCLR, BYOL or DINO, which train on multi-crop views."
+            )
         self.seed = seed
         self.embedding_std_tracker = keras.metrics.Mean(name="embedding_std")
         self.embedding_dim = None
@@ -240,6 +249,26 @@ class JointEmbeddingMethod(SSLMethod):
                               synchronized=self.synchronized, name=name, **kwargs)
         head.build((None, int(input_dim)))
         return head
+
+    def fit_to_encoder(self, views):
+        """Resize views to a fixed-size encoder's input, if it has one.
+
+        Local crops of a `MultiCrop` are smaller than the encoder's input
+        when the encoder was built for a fixed image size (every keras_ssl
+        backbone built with `input_shape`): they are resized up, so they
+        still show a small part of the image but cost as much as a global
+        crop. An encoder built for a variable size takes them as they are.
+        """
+        size = tuple(self.encoder.input_shape[1:3])
+        if None in size:
+            return list(views)
+        return [v if tuple(v.shape[1:3]) == size else tf.image.resize(v, size) for v in views]
+
+    def view_pairs(self, count):
+        """`(i, j)` pairs of multi-crop training: each global view `i`
+        against every other view `j` (global views first in `views`)."""
+        global_count = getattr(self.augmenter, "global_crops", 2)
+        return [(i, j) for i in range(global_count) for j in range(count) if j != i]
 
     def encode(self, layers, images, training):
         """Apply `layers` (encoder first) in sequence."""

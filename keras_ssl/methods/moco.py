@@ -42,7 +42,9 @@ class MoCo(JointEmbeddingMethod):
         projection_hidden_dim: hidden width; default the encoder's feature
             size for v2, 4 x it for v3.
         queue_size: negatives in the queue, a multiple of the global batch
-            size; 0 for in-batch negatives (v3).
+            size; 0 for in-batch negatives (v3). Keep it well below the
+            number of training images: a queue holding earlier keys of the
+            same images contrasts each query with copies of itself.
         momentum: momentum of the key encoder, in [0, 1] (0.999 in the
             paper's 200-epoch ImageNet runs; 0.99 suits short runs).
         momentum_schedule: "constant" (MoCo v2) or "cosine" (v3).

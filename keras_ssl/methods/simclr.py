@@ -21,7 +21,9 @@ class SimCLR(JointEmbeddingMethod):
     batches, uint8 or float in [0, 255], shape (N, H, W, C). Labels, if
     present, are ignored. Augmentation then runs inside `train_step`.
     `fit` also takes ready-made views: batches whose `x` is a pair
-    `(view_a, view_b)` of augmented images. `augment_dataset(dataset)`
+    `(view_a, view_b)` of augmented images. With a `layers.MultiCrop`
+    augmenter (global and local crops), the loss averages NT-Xent over each
+    global view paired with every other view. `augment_dataset(dataset)`
     builds such a dataset with the model's own augmenter, so augmentation
     runs in `tf.data` workers, overlapped with the train step.
 
@@ -62,6 +64,8 @@ class SimCLR(JointEmbeddingMethod):
     >>> sorted(history.history)
     ['contrastive_accuracy', 'embedding_std', 'loss']
     """
+
+    multi_crop = True
 
     def __init__(
         self,
@@ -107,18 +111,23 @@ class SimCLR(JointEmbeddingMethod):
         return [self.accuracy_tracker]
 
     def compute_views_loss(self, views, training):
-        view_a, view_b = views
         student = [self.encoder, self.projection_head]
-        z_a = self.encode(student, view_a, training)
-        z_b = self.encode(student, view_b, training)
-        loss, accuracy = nt_xent(
-            z_a,
-            z_b,
-            temperature=self.temperature,
-            gather_across_replicas=self.gather_across_replicas,
-        )
-        self.accuracy_tracker.update_state(accuracy)
-        return tf.reduce_mean(loss), {}, z_a
+        z = [self.encode(student, v, training) for v in self.fit_to_encoder(views)]
+        # Two views: one NT-Xent (symmetric). Multi-crop: NT-Xent of each
+        # global view against every other view, each pair once, averaged.
+        pairs = sorted({tuple(sorted(p)) for p in self.view_pairs(len(z))})
+        losses, accuracies = [], []
+        for i, j in pairs:
+            loss, accuracy = nt_xent(
+                z[i],
+                z[j],
+                temperature=self.temperature,
+                gather_across_replicas=self.gather_across_replicas,
+            )
+            losses.append(tf.reduce_mean(loss))
+            accuracies.append(accuracy)
+        self.accuracy_tracker.update_state(tf.add_n(accuracies) / len(accuracies))
+        return tf.add_n(losses) / len(losses), {}, z[0]
 
     def get_config(self):
         config = super().get_config()

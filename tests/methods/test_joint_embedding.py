@@ -231,3 +231,19 @@ def test_collapse_monitor_stops_a_collapsing_run():
         plain.compile(optimizer="auto")
         plain.fit(random_images(8, 16), batch_size=8, verbose=0,
                   callbacks=[keras_ssl.evaluation.CollapseMonitor(min_std=0.01, every=1)])
+
+
+@pytest.mark.parametrize("name", ["SimCLR", "BYOL"])
+def test_multi_crop_option(name):
+    crops = keras_ssl.layers.MultiCrop(16, 8, local_crops=2, channels=1, seed=0)
+    kwargs = {"projection_dim": 16} if name == "SimCLR" else SMALL["BYOL"]
+    model = getattr(methods, name)(tiny_encoder(), augmenter=crops, seed=0, **kwargs)
+    assert model.num_views == 4
+    # Each global view against every other view: 5 distinct pairs for SimCLR
+    # (symmetric), 6 ordered ones for BYOL.
+    assert len(model.view_pairs(4)) == 6
+    model.compile(optimizer="auto")
+    history = model.fit(structured_images(32, 16), batch_size=16, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    with pytest.raises(ValueError, match="compares two views"):
+        methods.SimSiam(tiny_encoder(), augmenter=crops)
