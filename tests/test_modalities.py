@@ -10,12 +10,14 @@ from keras_ssl import zoo
 
 
 def test_every_method_has_one_modality():
-    assert set(modalities.available_methods()) == {"simclr", "rotation", "mae", "denoising",
-                                                   "mlm"}
+    assert set(modalities.available_methods()) == {
+        "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
+        "denoising", "mlm"}
     assert modalities.for_method("mae").name == "image"
+    assert modalities.for_method("dino").name == "image"
     assert modalities.for_method("mlm").name == "text"
-    with pytest.raises(ValueError, match="Unknown method 'byol'.*'simclr'"):
-        modalities.for_method("byol")
+    with pytest.raises(ValueError, match="Unknown method 'swav'.*'simclr'"):
+        modalities.for_method("swav")
     with pytest.raises(ValueError, match="Unknown modality 'audio'"):
         modalities.get("audio")
 
