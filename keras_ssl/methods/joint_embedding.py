@@ -5,7 +5,6 @@ import threading
 import keras
 import tensorflow as tf
 
-from keras_ssl.distribute import num_replicas
 from keras_ssl.layers.momentum_teacher import MomentumTeacher
 from keras_ssl.layers.momentum_teacher import check_momentum
 from keras_ssl.layers.momentum_teacher import cosine_momentum
@@ -358,8 +357,3 @@ class JointEmbeddingMethod(SSLMethod):
         if config.get("augmenter") is not None:
             config["augmenter"] = keras.saving.deserialize_keras_object(config["augmenter"])
         return super().from_config(config)
-
-
-def global_batch(batch):
-    """The global batch size for a per-replica batch of `batch` (static)."""
-    return None if batch is None else int(batch) * num_replicas()
