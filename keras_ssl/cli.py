@@ -53,7 +53,7 @@ def _add_pretrain_arguments(parser, epochs_default):
     parser.add_argument(
         "--backbone", default=None,
         choices=backbones.available() + ["bert_tiny", "bert_small"],
-        help="encoder architecture (default: the method's: resnet18, vit for mae, "
+        help="encoder architecture (default: the method's: resnet18, vit for mae and simmim, "
         "bert_tiny for mlm)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)

@@ -12,7 +12,7 @@ from keras_ssl import zoo
 def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
-        "denoising", "mlm"}
+        "simmim", "denoising", "mlm"}
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"
     assert modalities.for_method("mlm").name == "text"

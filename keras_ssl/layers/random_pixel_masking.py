@@ -8,6 +8,31 @@ from keras_ssl.utils import check_fraction
 from keras_ssl.utils import check_images
 
 
+def random_block_mask(batch, grid_size, block_size, mask_ratio, seed_generator,
+                      dtype="float32"):
+    """(batch, H, W) masks of `block_size` x `block_size` blocks of a grid.
+
+    The grid (pixels, or patch tokens) is tiled by blocks; where the block
+    size does not divide the grid, the last row and column of blocks are
+    cut short. For each sample independently, exactly
+    round(mask_ratio x blocks) blocks are masked (at least one; where there
+    is more than one block, at least one stays visible): the first blocks
+    of a per-sample random permutation (ranks of uniform noise). 1 marks a
+    masked cell. Shared by `RandomPixelMasking` and `methods.SimMIM`.
+    """
+    h, w = (int(d) for d in grid_size)
+    b = int(block_size)
+    gh, gw = -(-h // b), -(-w // b)
+    blocks = gh * gw
+    masked = int(min(max(round(mask_ratio * blocks), 1), max(blocks - 1, 1)))
+    noise = keras.random.uniform((batch, blocks), seed=seed_generator)
+    ranks = ops.argsort(ops.argsort(noise, axis=1), axis=1)
+    block_mask = ops.cast(ranks < masked, dtype)
+    mask = ops.reshape(block_mask, (-1, gh, 1, gw, 1))
+    mask = ops.tile(mask, (1, 1, b, 1, b))
+    return ops.reshape(mask, (-1, gh * b, gw * b))[:, :h, :w]
+
+
 @keras.saving.register_keras_serializable(package="keras_ssl")
 class RandomPixelMasking(keras.layers.Layer):
     """Replace a random subset of pixels (or square patches) by `fill_value`.
@@ -62,19 +87,9 @@ class RandomPixelMasking(keras.layers.Layer):
         images = ops.cast(images, self.compute_dtype)
         if not training:
             return images, ops.zeros_like(images[..., :1])
-        p = self.patch_size
-        gh, gw = h // p, w // p
-        cells = gh * gw
-        # Exactly this many cells per sample; at least one masked and, where
-        # there is more than one cell, at least one left visible.
-        masked = int(min(max(round(self.mask_ratio * cells), 1), max(cells - 1, 1)))
         batch = ops.shape(images)[0]
-        noise = keras.random.uniform((batch, cells), seed=self.seed_generator)
-        ranks = ops.argsort(ops.argsort(noise, axis=1), axis=1)
-        cell_mask = ops.cast(ranks < masked, self.compute_dtype)
-        mask = ops.reshape(cell_mask, (-1, gh, 1, gw, 1))
-        mask = ops.tile(mask, (1, 1, p, 1, p))
-        mask = ops.reshape(mask, (-1, h, w, 1))
+        mask = random_block_mask(batch, (h, w), self.patch_size, self.mask_ratio,
+                                 self.seed_generator, self.compute_dtype)[..., None]
         masked_images = images * (1.0 - mask) + self.fill_value * mask
         return masked_images, mask
 

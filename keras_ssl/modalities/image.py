@@ -1,5 +1,5 @@
 """Images: joint-embedding methods (SimCLR, MoCo, BYOL, SimSiam, Barlow Twins,
-VICReg, DINO), rotation prediction, masked and denoising autoencoders.
+VICReg, DINO), rotation prediction, masked and denoising autoencoders, SimMIM.
 
 Evaluation protocol of an image recipe (all on the dataset's test split):
 * linear probe (frozen encoder, logistic regression) with each label
@@ -29,8 +29,8 @@ from keras_ssl.utils import check_choice
 VIT_DEFAULTS = {"hidden_dim": 128, "num_layers": 4, "num_heads": 4}
 
 
-def build_method(name, encoder, seed=None, **kwargs):
-    """Create the image pretraining method `name` around `encoder`."""
+def method_class(name):
+    """The `SSLMethod` subclass of the image method called `name`."""
     from keras_ssl import methods
 
     classes = {
@@ -43,10 +43,16 @@ def build_method(name, encoder, seed=None, **kwargs):
         "dino": methods.DINO,
         "rotation": methods.RotationPrediction,
         "mae": methods.MaskedAutoencoder,
+        "simmim": methods.SimMIM,
         "denoising": methods.DenoisingAutoencoder,
     }
     check_choice("method", name, sorted(classes))
-    return classes[name](encoder, seed=seed, **kwargs)
+    return classes[name]
+
+
+def build_method(name, encoder, seed=None, **kwargs):
+    """Create the image pretraining method `name` around `encoder`."""
+    return method_class(name)(encoder, seed=seed, **kwargs)
 
 
 def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
@@ -94,6 +100,7 @@ class ImageModality(Modality):
         "dino": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
         "rotation": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
         "mae": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
+        "simmim": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "denoising": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
     }
     options = {"width_multiplier": 0.25}

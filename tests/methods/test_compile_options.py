@@ -13,11 +13,11 @@ from tests.testing import random_images
 from tests.testing import structured_images
 
 IMAGE_METHODS = ["simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation",
-                 "mae", "denoising"]
+                 "mae", "simmim", "denoising"]
 
 
 def build(method, size=16, seed=0):
-    backbone = "vit" if method == "mae" else "convnet"
+    backbone = "vit" if method in ("mae", "simmim") else "convnet"
     encoder = training.build_encoder(backbone, (size, size, 1), None)
     return training.build_method(method, encoder, seed=seed)
 

@@ -98,3 +98,55 @@ def test_denoising_odd_sizes():
     model = keras_ssl.methods.DenoisingAutoencoder(encoder, patch_size=1, decoder_filters=16)
     model.compile(optimizer="auto")
     model.fit(structured_images(8, 8), batch_size=4, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("backbone", ["vit", "convnet"])
+def test_simmim_learns_reconstructs_and_saves(tmp_path, backbone):
+    encoder = tiny_vit() if backbone == "vit" else tiny_convnet()
+    model = keras_ssl.methods.SimMIM(encoder, mask_ratio=0.5, mask_patch_size=8, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    run_method_test(model, structured_images(16, 16), steps=8)
+    images, masked, reconstructed = model.reconstruct(structured_images(3, 16))
+    assert images.shape == masked.shape == reconstructed.shape == (3, 16, 16, 1)
+    assert 0 <= reconstructed.min() and reconstructed.max() <= 255
+    # Two of each image's four 8 x 8 blocks are hidden (black in `masked`).
+    blocks = masked.reshape(3, 2, 8, 2, 8).transpose(0, 1, 3, 2, 4).reshape(3, 4, 64)
+    assert ((blocks == 0).all(-1).sum(axis=1) >= 2).all()
+    revived = run_model_saving_test(model, structured_images(4, 16), tmp_path)
+    assert revived.mask_patch_size == 8 and revived.is_vit == (backbone == "vit")
+
+
+def test_simmim_masks_whole_blocks_and_partial_edges():
+    model = keras_ssl.methods.SimMIM(tiny_vit(size=28), mask_ratio=0.6, mask_patch_size=8, seed=0)
+    assert model.mask_patch_size == 8
+    mask = np.asarray(model.pixel_mask(4))
+    assert mask.shape == (4, 28, 28)
+    # 16 blocks of 8 pixels cover 28 x 28 (the last row and column cut to
+    # 4 pixels); round(0.6 x 16) = 10 of them are masked in every image.
+    blocks = np.pad(mask, ((0, 0), (0, 4), (0, 4)), constant_values=-1)
+    blocks = blocks.reshape(4, 4, 8, 4, 8).transpose(0, 1, 3, 2, 4).reshape(4, 16, 64)
+    for image in blocks:
+        values = [set(np.unique(block[block >= 0])) for block in image]
+        assert all(len(v) == 1 for v in values)
+        assert sum(v == {1.0} for v in values) == 10
+    conv = keras_ssl.methods.SimMIM(tiny_convnet())
+    # ConvNet default: one masked block per feature-map cell.
+    assert conv.mask_patch_size == conv.stride == 16 // conv.feature_map.output_shape[1]
+
+
+def test_simmim_errors():
+    with pytest.raises(ValueError, match="mask_patch_size.*multiple"):
+        keras_ssl.methods.SimMIM(tiny_vit(), mask_patch_size=6)
+    with pytest.raises(ValueError, match="mask_ratio"):
+        keras_ssl.methods.SimMIM(tiny_vit(), mask_ratio=1.0)
+    with pytest.raises(ValueError, match="larger than the images"):
+        keras_ssl.methods.SimMIM(tiny_convnet(), mask_patch_size=32)
+    flat = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Flatten(),
+                             keras.layers.Dense(8)])
+    with pytest.raises(ValueError, match="GlobalAveragePooling2D"):
+        keras_ssl.methods.SimMIM(flat)
+
+
+def test_simmim_encoder_exports_without_masking(tmp_path):
+    model = keras_ssl.methods.SimMIM(tiny_convnet(), seed=0)
+    run_export_test(model.encoder, structured_images(4, 16), tmp_path)
