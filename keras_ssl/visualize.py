@@ -158,16 +158,32 @@ def plot_retrieval(encoder_or_features, query_images, gallery_images, k=5, path=
     return _save(fig, path)
 
 
-def plot_comparison(results, path=None, title=None, ylabel="accuracy"):
-    """Bar chart of named values, e.g. accuracy of several encoders."""
+def plot_comparison(results, path=None, title=None, ylabel="accuracy", baselines=None):
+    """Bar chart of named values, e.g. accuracy of several encoders.
+
+    `baselines` (name -> value) are drawn as labelled dashed lines across
+    the bars, and the value axis then starts just below the lowest value
+    so that small differences stay visible.
+    """
     if not results:
         raise ValueError("`results` is empty.")
     names = list(results)
     values = [float(results[n]) for n in names]
+    baselines = {name: float(v) for name, v in (baselines or {}).items()}
     fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(names), 3.4))
     bars = ax.bar(range(len(names)), values, color=plt.cm.tab10(np.arange(len(names)) % 10))
     for bar, v in zip(bars, values):
         ax.text(bar.get_x() + bar.get_width() / 2, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
+    for i, (name, v) in enumerate(baselines.items()):
+        ax.hlines(v, -0.6, len(names) - 0.45, color="0.3", linestyle=("--", ":", "-.")[i % 3],
+                  linewidth=1)
+        ax.text(len(names) - 0.45, v, f" {name} {v:.3f}", va="center", ha="left", fontsize=8)
+    if baselines:
+        everything = values + list(baselines.values())
+        low, high = min(everything), max(everything)
+        margin = 0.15 * (high - low) + 1e-3
+        ax.set_ylim(low - margin, high + margin)
+        ax.set_xlim(-0.6, len(names) + 1.2)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)

@@ -66,3 +66,41 @@ def test_every_recipe_runs_at_a_tiny_budget(name, tmp_path):
     # TensorBoard's Embedding Projector files sit in the run's logs.
     logs = tmp_path / "run" / "logs"
     assert (logs / "projector_config.pbtxt").exists() and (logs / "metadata.tsv").exists()
+
+
+def _fake_zoo(tmp_path, entries):
+    """A zoo folder whose recipes have the given (method, probe@1%) results."""
+    template = training.read_json(
+        os.path.join(zoo.default_zoo_dir(), "simclr_resnet18_fashion_mnist", "results.json"))
+    for method, probe in entries:
+        name = f"{method}_fake"
+        os.makedirs(tmp_path / name)
+        config = dict(zoo.load_recipe("simclr_resnet18_fashion_mnist"), name=name, method=method)
+        training.write_json(str(tmp_path / name / "config.json"), config)
+        results = dict(template, recipe=name, method=method,
+                       pretrained=dict(template["pretrained"], **{"linear_probe@1%": probe}))
+        training.write_json(str(tmp_path / name / "results.json"), results)
+
+
+def test_joint_embedding_table_compares_only_joint_embedding_recipes(tmp_path):
+    _fake_zoo(tmp_path, [("simclr", 0.81), ("byol", 0.83), ("rotation", 0.9)])
+    table = zoo.joint_embedding_table(str(tmp_path))
+    rows = [line for line in table.splitlines() if line.startswith("| [")]
+    # Rotation prediction is not a joint-embedding method; the rest are
+    # sorted by the 1%-label probe, best first.
+    assert [row.split("|")[2].strip() for row in rows] == ["byol", "simclr"]
+    assert "| 0.8300 |" in rows[0] and "| 0.8100 |" in rows[1]
+    assert "random-init encoder 0.6862" in table
+    assert table in zoo.readme_table(str(tmp_path))
+    fig = zoo.plot_joint_embedding(str(tmp_path), path=str(tmp_path / "bars.png"))
+    labels = [label.get_text() for label in fig.axes[0].get_xticklabels()]
+    assert labels == ["byol", "simclr"]
+    texts = [text.get_text() for text in fig.axes[0].texts]
+    assert " raw pixels 0.780" in texts and " random init 0.686" in texts
+    assert (tmp_path / "bars.png").stat().st_size > 2000
+
+
+def test_joint_embedding_table_needs_two_recipes(tmp_path):
+    _fake_zoo(tmp_path, [("simclr", 0.81), ("rotation", 0.9)])
+    assert zoo.joint_embedding_table(str(tmp_path)) == ""
+    assert zoo.plot_joint_embedding(str(tmp_path)) is None
