@@ -35,6 +35,10 @@ class BYOL(JointEmbeddingMethod):
         momentum: base momentum of the target, in [0, 1] (0.99 for small
             runs; 0.996 in the paper's 300-epoch runs).
         momentum_schedule: "cosine" or "constant".
+        projector_output_batch_norm: batch norm on the projector's output.
+            The paper's projector has none; without it BYOL's encoder got
+            worse than a random one on the digits demo (10%-label probe
+            0.675 against 0.744), with it 0.850, so it is on by default.
         schedule_steps: length of the cosine ramp in optimizer steps;
             default: the steps of the current `fit` call.
         seed: seed of the default augmenter.
@@ -65,13 +69,15 @@ class BYOL(JointEmbeddingMethod):
         momentum=0.99,
         momentum_schedule="cosine",
         schedule_steps=None,
+        projector_output_batch_norm=True,
         seed=None,
         **kwargs,
     ):
         super().__init__(encoder, augmenter=augmenter, seed=seed, **kwargs)
         # === Layers ===
         hidden = projection_hidden_dim or 4 * self.feature_dim
-        self.projector = self.make_head("projector", self.feature_dim, projection_dim, hidden, 2)
+        self.projector = self.make_head("projector", self.feature_dim, projection_dim, hidden, 2,
+                                        output_batch_norm=projector_output_batch_norm)
         self.predictor = self.make_head("predictor", projection_dim, projection_dim, hidden, 2)
         self.embedding_dim = int(projection_dim)
         self.add_teacher([self.encoder, self.projector], momentum, momentum_schedule,
@@ -80,6 +86,7 @@ class BYOL(JointEmbeddingMethod):
         # === Config ===
         self.projection_dim = projection_dim
         self.projection_hidden_dim = projection_hidden_dim
+        self.projector_output_batch_norm = bool(projector_output_batch_norm)
         self.built = True
 
     def compute_views_loss(self, views, training):
@@ -101,5 +108,6 @@ class BYOL(JointEmbeddingMethod):
         config.update({
             "projection_dim": self.projection_dim,
             "projection_hidden_dim": self.projection_hidden_dim,
+            "projector_output_batch_norm": self.projector_output_batch_norm,
         })
         return config

@@ -247,3 +247,11 @@ def test_multi_crop_option(name):
     assert np.all(np.isfinite(history.history["loss"]))
     with pytest.raises(ValueError, match="compares two views"):
         methods.SimSiam(tiny_encoder(), augmenter=crops)
+
+
+def test_byol_projector_output_batch_norm_is_an_option():
+    # On by default (measured: BYOL learned on the digits demo only with it).
+    assert build("BYOL").projector.output_batch_norm
+    model = build("BYOL", projector_output_batch_norm=False)
+    assert not model.projector.output_batch_norm
+    assert model.get_config()["projector_output_batch_norm"] is False
