@@ -33,6 +33,7 @@ from keras_ssl import layers  # noqa: E402,F401
 from keras_ssl import losses  # noqa: E402,F401
 from keras_ssl import methods  # noqa: E402,F401
 from keras_ssl import modalities  # noqa: E402,F401
+from keras_ssl import optimizers  # noqa: E402,F401
 from keras_ssl import presets  # noqa: E402,F401
 from keras_ssl import text  # noqa: E402,F401
 from keras_ssl import visualize  # noqa: E402,F401

@@ -53,7 +53,7 @@ def _add_pretrain_arguments(parser, epochs_default):
     parser.add_argument(
         "--backbone", default=None,
         choices=backbones.available() + ["bert_tiny", "bert_small"],
-        help="encoder architecture (default: the method's: resnet18, vit for mae and simmim, "
+        help="encoder architecture (default: the method's: resnet18, vit for mae, simmim and beit, "
         "bert_tiny for mlm)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
@@ -107,6 +107,11 @@ def build_parser():
     p.add_argument(
         "--fractions", type=_fraction, nargs="+", default=[0.01, 1.0],
         help="fractions of the training labels to probe with (default: 0.01 1)",
+    )
+    p.add_argument(
+        "--feature-layers", nargs="+", default=None, metavar="LAYER",
+        help="image encoders: probe these layers' outputs (average-pooled, concatenated) "
+             "instead of the encoder's output, e.g. stage3_block2_out stage4_block2_out",
     )
     p.add_argument("--seed", type=int, default=0)
 
@@ -226,6 +231,13 @@ def cmd_probe(args):
     from keras_ssl import training
 
     probe_model, modality, dataset, what = _probe_source(args)
+    if args.feature_layers:
+        if modality.name != "image":
+            raise ValueError("--feature-layers applies to image encoders only.")
+        from keras_ssl import evaluation
+
+        probe_model = evaluation.feature_model(probe_model, args.feature_layers)
+        what += f" (layers {', '.join(args.feature_layers)})"
     dataset = args.dataset or dataset
     data = modality.load_eval_data(dataset, data_dir=args.data_dir, seed=args.seed)
     modality.check_compatible(probe_model, data, what)

@@ -113,9 +113,11 @@ class TimeBudget(keras.callbacks.Callback):
     over; the epoch count reached is in the history.
     """
 
-    def __init__(self, minutes):
+    def __init__(self, minutes, spent_seconds=0.0):
         super().__init__()
-        self.seconds = float(minutes) * 60.0
+        # `spent_seconds`: budget already used before `fit` (e.g. BEiT's
+        # tokenizer), so that the whole run stays within `minutes`.
+        self.seconds = float(minutes) * 60.0 - float(spent_seconds)
         self.start = None
         self.stopped_early = False
 
@@ -157,7 +159,10 @@ def pretrain(
             finished epoch.
         method: any registered method (`available_methods()`): image
             methods (simclr, moco, byol, simsiam, barlow, vicreg, dino,
-            rotation, mae, denoising) or text (mlm).
+            rotation, mae, simmim, beit, denoising) or text (mlm). beit
+            first trains its visual tokenizer on the same images
+            (`method_kwargs` `tokenizer`, `tokenizer_epochs`), within the
+            budget.
         dataset: images: a dataset name (`keras_ssl.datasets.available()`,
             default digits); text: a corpus (a file, a folder, or None for
             Shakespeare).
@@ -244,7 +249,7 @@ def pretrain(
     callbacks.append(steps_counter)
     budget = None
     if budget_minutes:
-        budget = TimeBudget(budget_minutes)
+        budget = TimeBudget(budget_minutes, spent_seconds=data.get("setup_seconds", 0.0))
         callbacks.append(budget)
     if verbose == "auto" and not sys.stdout.isatty():
         verbose = 2  # one line an epoch in logs instead of a redrawn bar

@@ -131,6 +131,28 @@ def plot_reconstructions(images, masked, reconstructed, path=None, max_images=8)
     return _save(fig, path)
 
 
+def plot_tokens(images, token_ids, decoded, path=None, max_images=8):
+    """Grid: images, their visual-token maps (one colour per token id, the
+    id written in each patch when the grid is small) and the images decoded
+    from the tokens alone: what a `VQTokenizer` keeps of each image."""
+    token_ids = np.asarray(token_ids)
+    n = min(max_images, len(images))
+    fig, axes = plt.subplots(3, n, figsize=(1.3 * n, 4.2), squeeze=False)
+    for c in range(n):
+        _show(axes[0][c], images[c])
+        axes[1][c].imshow(token_ids[c], cmap="tab20", interpolation="nearest")
+        axes[1][c].set_xticks([])
+        axes[1][c].set_yticks([])
+        if token_ids[c].size <= 64:
+            for (i, j), value in np.ndenumerate(token_ids[c]):
+                axes[1][c].text(j, i, str(value), ha="center", va="center", fontsize=4)
+        _show(axes[2][c], decoded[c])
+    for r, name in enumerate(("image", "token ids", "decoded")):
+        axes[r][0].set_ylabel(name, fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def plot_retrieval(encoder_or_features, query_images, gallery_images, k=5, path=None,
                    gallery_labels=None, query_labels=None):
     """Each query image beside its `k` nearest gallery images (cosine).

@@ -92,6 +92,7 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     zoo_dir = zoo_dir or default_zoo_dir()
     config = load_recipe(name, zoo_dir)
     modality = modalities.for_method(config["method"])
+    modality.check_evaluation(config.get("evaluation", {}))
     out_dir = out_dir or os.path.join("runs", "zoo", name)
     os.makedirs(out_dir, exist_ok=True)
     started = time.time()

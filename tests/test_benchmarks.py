@@ -27,7 +27,7 @@ def run_script(name, *args):
 def test_throughput_table(tmp_path):
     out = tmp_path / "throughput.json"
     stdout = run_script(
-        "throughput.py", "--methods", "simclr", "mae", "--jit", "off", "on",
+        "throughput.py", "--methods", "simclr", "mae", "simmim", "--jit", "off", "on",
         "--augment", "step", "data", "--batch-size", "8", "--steps", "2",
         "--repeats", "1", "--image-size", "16", "--out", str(out),
     )
@@ -37,10 +37,24 @@ def test_throughput_table(tmp_path):
         ("simclr", False, "step"), ("simclr", False, "data"),
         ("simclr", True, "step"), ("simclr", True, "data"),
         ("mae", False, "n/a"), ("mae", True, "n/a"),
+        ("simmim", False, "n/a"), ("simmim", True, "n/a"),
     }
+    assert {r["backbone"] for r in rows if r["method"] in ("mae", "simmim")} == {"vit"}
     for r in rows:
         assert r["rate_median"] > 0 and r["peak_memory_mb"] > 0
     assert "peak MB" in stdout
+
+
+def test_throughput_knows_which_methods_default_to_a_vit():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import throughput
+
+    from keras_ssl import modalities
+
+    image = modalities.get("image")
+    assert set(throughput.VIT_METHODS) == {
+        name for name, defaults in image.methods.items() if defaults["backbone"] == "vit"}
+    assert set(throughput.IMAGE_METHODS) >= set(throughput.VIT_METHODS)
 
 
 def test_simclr_vs_reference(tmp_path):

@@ -31,6 +31,11 @@ def test_pretrain_probe_export_on_digits(tmp_path, capsys):
     assert "linear_probe@50%" in out and "knn@100%" in out
     probe = json.loads((run / "probe.json").read_text())
     assert 0.0 <= probe["linear_probe@100%"] <= 1.0
+    assert run_cli("probe", "--run", run, "--fractions", "1", "--feature-layers",
+                   "relu1", "relu2") == 0
+    assert "(layers relu1, relu2)" in capsys.readouterr().out
+    assert run_cli("probe", "--run", run, "--feature-layers", "nope") == 2
+    assert "not a layer of encoder" in capsys.readouterr().err
 
     assert run_cli("export", "--run", run, "--out", tmp_path / "exported") == 0
     assert (tmp_path / "exported" / "saved_model.pb").exists()

@@ -12,7 +12,7 @@ from keras_ssl import zoo
 def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
-        "simmim", "denoising", "mlm"}
+        "simmim", "beit", "denoising", "mlm"}
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"
     assert modalities.for_method("mlm").name == "text"
@@ -41,7 +41,7 @@ def test_results_find_their_modality():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(method="simclr", dataset="imagenet"), "Unknown dataset 'imagenet'"),
     (dict(method="simclr", backbone="vgg"), "Unknown backbone 'vgg'"),
-    (dict(method="mae", backbone="resnet18"), "masked autoencoders need a ViT"),
+    (dict(method="mae", backbone="resnet18"), "needs a ViT backbone"),
     (dict(method="simclr", sequence_length=8), r"Unknown option\(s\) \['sequence_length'\]"),
     (dict(method="mlm", width_multiplier=1.0), r"Unknown option\(s\) \['width_multiplier'\]"),
     (dict(method="mlm", backbone="resnet18"), "Unknown backbone 'resnet18'"),

@@ -25,10 +25,14 @@ def test_plots_write_pngs(tmp_path):
         "retrieval": visualize.plot_retrieval((rng.normal(size=(2, 4)), rng.normal(size=(10, 4))),
                                               images[:2], images, k=3, path=tmp_path / "k.png"),
         "bars": visualize.plot_comparison({"a": 0.5, "b": 0.7}, path=tmp_path / "b.png"),
+        "tokens": visualize.plot_tokens(images, rng.integers(0, 16, (10, 2, 2)), images,
+                                        path=tmp_path / "v.png"),
     }
-    for name in ("h", "p", "t", "r", "k", "b"):
+    for name in ("h", "p", "t", "r", "k", "b", "v"):
         assert (tmp_path / f"{name}.png").stat().st_size > 2000, name
     assert len(paths["history"].axes) == 2  # timestamps are not plotted
+    # Token maps show each patch's id on small grids.
+    assert len(paths["tokens"].axes[8].texts) == 4
 
 
 def test_history_sources_and_errors(tmp_path):

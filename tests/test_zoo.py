@@ -51,6 +51,20 @@ def test_card_numbers_come_from_results_json(name):
     assert results["command"] in card
 
 
+def test_recipe_evaluation_settings_are_checked_before_pretraining(tmp_path):
+    for name in RECIPES:
+        config = zoo.load_recipe(name)
+        keras_ssl.modalities.for_method(config["method"]).check_evaluation(
+            config.get("evaluation", {}))
+    config = dict(zoo.load_recipe("simclr_resnet18_fashion_mnist"), name="typo")
+    config["evaluation"] = dict(config["evaluation"], fine_tune={"mix_up": 0.8})
+    os.makedirs(tmp_path / "typo")
+    training.write_json(str(tmp_path / "typo" / "config.json"), config)
+    with pytest.raises(ValueError, match=r"Unknown `evaluation.fine_tune` settings \['mix_up'\]"):
+        zoo.run_recipe("typo", out_dir=str(tmp_path / "out"), zoo_dir=str(tmp_path))
+    assert not os.path.exists(tmp_path / "out" / "run")
+
+
 def test_readme_table_matches_results():
     readme = os.path.join(os.path.dirname(zoo.default_zoo_dir()), "README.md")
     text = open(readme).read()

@@ -146,6 +146,21 @@ class ViT(Backbone):
             x = block(x, training=training)
         return self.final_norm(x)
 
+    def encode_masked(self, images, token_mask, mask_token, training=False):
+        """Encode images whose masked patches are replaced by `mask_token`.
+
+        `token_mask` (N, patches) is 1 on masked patches; their patch
+        embeddings become the learned `mask_token` (1, 1, hidden_dim)
+        before the position embedding (SimMIM, BEiT). Returns the output
+        tokens of the patches, (N, patches, hidden_dim), without the class
+        token.
+        """
+        tokens = self.patch_embedding(self.rescale(ops.cast(images, "float32")))
+        m = ops.cast(token_mask[..., None], tokens.dtype)
+        tokens = tokens * (1.0 - m) + ops.cast(mask_token, tokens.dtype) * m
+        sequence = self.encode_tokens(self.position_embedding(tokens), training=training)
+        return sequence[:, 1:] if self.class_token is not None else sequence
+
     def pool(self, sequence):
         """The feature vector of an encoded sequence."""
         if self.pooling == "cls":

@@ -5,6 +5,7 @@ from keras_ssl.evaluation.fine_tune import fine_tune  # noqa: F401
 from keras_ssl.evaluation.knn_monitor import KNNMonitor  # noqa: F401
 from keras_ssl.evaluation.probes import classification_report  # noqa: F401
 from keras_ssl.evaluation.probes import extract_features  # noqa: F401
+from keras_ssl.evaluation.probes import feature_model  # noqa: F401
 from keras_ssl.evaluation.probes import knn_accuracy  # noqa: F401
 from keras_ssl.evaluation.probes import linear_probe  # noqa: F401
 from keras_ssl.evaluation.projector import write_projector  # noqa: F401

@@ -22,8 +22,65 @@ def _check_pair(name, data):
     return x, y
 
 
-def extract_features(encoder, x, batch_size=256, verbose=0):
-    """Features of `x` from a frozen encoder (inference mode), as numpy."""
+def feature_model(encoder, feature_layers=None):
+    """A model from the encoder's inputs to features read at `feature_layers`.
+
+    `feature_layers` names one layer or several of a functional encoder
+    (`encoder.get_layer(name)`); each one's output is average-pooled over
+    its spatial positions (images, `(N, H, W, C)`) or tokens (sequences,
+    `(N, T, D)`) and the pooled vectors are concatenated. Intermediate
+    blocks often probe better than the last one for pretext tasks such as
+    rotation prediction (Gidaris et al. 2018) and masked image modelling.
+    `None` returns the encoder itself. The returned model shares the
+    encoder's weights.
+    """
+    import keras
+
+    if feature_layers is None:
+        return encoder
+    names = [feature_layers] if isinstance(feature_layers, str) else list(feature_layers)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise ValueError(
+            "`feature_layers` must be a layer name or a non-empty list of layer names, got "
+            f"{feature_layers!r}."
+        )
+    if not isinstance(encoder, keras.Model) or not hasattr(encoder, "inputs") or not encoder.inputs:
+        raise ValueError(
+            "`feature_layers` needs a functional Keras encoder (one with `inputs`), got "
+            f"{type(encoder).__name__}."
+        )
+    known = [layer.name for layer in encoder.layers]
+    pooled = []
+    for name in names:
+        if name not in known:
+            raise ValueError(
+                f"`feature_layers` names {name!r}, which is not a layer of encoder "
+                f"{encoder.name!r}; its layers include {known[-12:]}."
+            )
+        output = encoder.get_layer(name).output
+        rank = len(output.shape)
+        if rank == 4:
+            output = keras.layers.GlobalAveragePooling2D(name=f"{name}_probe_pool")(output)
+        elif rank == 3:
+            output = keras.layers.GlobalAveragePooling1D(name=f"{name}_probe_pool")(output)
+        elif rank != 2:
+            raise ValueError(
+                f"`feature_layers`: layer {name!r} outputs rank-{rank} tensors; expected "
+                "(N, D), (N, T, D) or (N, H, W, C)."
+            )
+        pooled.append(output)
+    outputs = pooled[0] if len(pooled) == 1 else keras.layers.Concatenate(
+        name="probe_features")(pooled)
+    return keras.Model(encoder.inputs, outputs, name=f"{encoder.name}_features")
+
+
+def extract_features(encoder, x, batch_size=256, verbose=0, feature_layers=None):
+    """Features of `x` from a frozen encoder (inference mode), as numpy.
+
+    `feature_layers`: read (pooled, concatenated) features at these layers
+    instead of the encoder's output; see `feature_model`.
+    """
+    encoder = feature_model(encoder, feature_layers)
     encoder_feature_dim(encoder)
     if len(x) == 0:
         raise ValueError("`x` is empty: expected at least one sample.")
@@ -50,6 +107,7 @@ def linear_probe(
     C=1.0,
     precomputed=False,
     return_classifier=False,
+    feature_layers=None,
 ):
     """Test accuracy of a linear classifier on frozen encoder features.
 
@@ -68,6 +126,8 @@ def linear_probe(
         C: inverse L2 regularisation strength.
         precomputed: `x` are already (N, D) features.
         return_classifier: also return the fitted (scaler, classifier).
+        feature_layers: probe the pooled, concatenated outputs of these
+            encoder layers instead of its output (`feature_model`).
 
     Returns:
         Accuracy, a float in [0, 1].
@@ -77,6 +137,8 @@ def linear_probe(
 
     x_train, y_train = _check_pair("train_data", train_data)
     x_test, y_test = _check_pair("test_data", test_data)
+    if not precomputed:
+        encoder = feature_model(encoder, feature_layers)
     f_train = _features(encoder, x_train, precomputed, batch_size)
     f_test = _features(encoder, x_test, precomputed, batch_size)
     scaler = StandardScaler().fit(f_train)
@@ -125,16 +187,19 @@ def knn_accuracy(
     temperature=0.07,
     batch_size=256,
     precomputed=False,
+    feature_layers=None,
 ):
     """Test accuracy of a weighted kNN classifier on L2-normalised features.
 
     Each test sample's `k` nearest training samples (cosine similarity) vote
     with weight exp(similarity / temperature), as in Wu et al. 2018 and
     solo-learn's kNN evaluation. No training, so it is cheap to run every
-    epoch.
+    epoch. `feature_layers` as in `linear_probe`.
     """
     x_train, y_train = _check_pair("train_data", train_data)
     x_test, y_test = _check_pair("test_data", test_data)
+    if not precomputed:
+        encoder = feature_model(encoder, feature_layers)
     f_train = _features(encoder, x_train, precomputed, batch_size)
     f_test = _features(encoder, x_test, precomputed, batch_size)
     num_classes = int(max(y_train.max(), y_test.max())) + 1

@@ -1,6 +1,8 @@
-"""Random pixel or square-patch masking, for denoising autoencoders."""
+"""Random pixel, square-patch and blockwise masking, for denoising autoencoders
+and masked image modelling."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_ssl.layers.patchify import check_patch_size
@@ -31,6 +33,44 @@ def random_block_mask(batch, grid_size, block_size, mask_ratio, seed_generator,
     mask = ops.reshape(block_mask, (-1, gh, 1, gw, 1))
     mask = ops.tile(mask, (1, 1, b, 1, b))
     return ops.reshape(mask, (-1, gh * b, gw * b))[:, :h, :w]
+
+
+def blockwise_mask(batch, grid_size, mask_ratio, seed_generator, min_block=4,
+                   max_aspect=3.0, candidates=16, dtype="float32"):
+    """(batch, H, W) BEiT-style blockwise masks of a patch grid (Bao et al. 2022).
+
+    Each sample's mask is a union of rectangles with a random area (between
+    `min_block` cells and the target round(mask_ratio x H x W)), a random
+    aspect ratio in [1 / max_aspect, max_aspect] (log-uniform) and a random
+    position. BEiT adds rectangles one by one until the target is reached;
+    here `candidates` rectangles are drawn at once and the union of the
+    first k is kept, k chosen so that the masked count is closest to the
+    target: the same distribution of shapes, with no per-sample loop, so
+    it runs inside a compiled step. 1 marks a masked cell.
+    """
+    h, w = (int(d) for d in grid_size)
+    cells = h * w
+    target = float(max(1, round(mask_ratio * cells)))
+    low = float(min(max(int(min_block), 1), target))
+    m = int(candidates)
+    u = keras.random.uniform((batch, m, 4), seed=seed_generator)
+    area = low + u[..., 0] * (target - low)
+    log_aspect = (2.0 * u[..., 1] - 1.0) * float(np.log(max_aspect))
+    aspect = ops.exp(log_aspect)
+    rows = ops.clip(ops.round(ops.sqrt(area * aspect)), 1.0, float(h))
+    cols = ops.clip(ops.round(ops.sqrt(area / aspect)), 1.0, float(w))
+    top = ops.floor(u[..., 2] * (float(h) - rows + 1.0))
+    left = ops.floor(u[..., 3] * (float(w) - cols + 1.0))
+    i = ops.arange(h, dtype="float32")[None, None, :]
+    j = ops.arange(w, dtype="float32")[None, None, :]
+    in_rows = ops.logical_and(i >= top[..., None], i < (top + rows)[..., None])
+    in_cols = ops.logical_and(j >= left[..., None], j < (left + cols)[..., None])
+    blocks = ops.cast(ops.logical_and(in_rows[..., :, None], in_cols[..., None, :]), "float32")
+    unions = ops.cast(ops.cumsum(blocks, axis=1) > 0, "float32")  # (batch, m, h, w)
+    counts = ops.sum(unions, axis=(2, 3))
+    k = ops.argmin(ops.abs(counts - target), axis=1)
+    chosen = ops.take_along_axis(unions, ops.reshape(k, (-1, 1, 1, 1)), axis=1)[:, 0]
+    return ops.cast(chosen, dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

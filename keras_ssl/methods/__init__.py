@@ -1,6 +1,7 @@
 """Pretraining methods: each a `keras.Model` overriding `train_step`."""
 
 from keras_ssl.methods.barlow_twins import BarlowTwins  # noqa: F401
+from keras_ssl.methods.beit import BEiT  # noqa: F401
 from keras_ssl.methods.byol import BYOL  # noqa: F401
 from keras_ssl.methods.denoising_autoencoder import DenoisingAutoencoder  # noqa: F401
 from keras_ssl.methods.dino import DINO  # noqa: F401
@@ -15,3 +16,4 @@ from keras_ssl.methods.simsiam import SimSiam  # noqa: F401
 from keras_ssl.methods.ssl_method import PretrainingModel  # noqa: F401
 from keras_ssl.methods.ssl_method import SSLMethod  # noqa: F401
 from keras_ssl.methods.vicreg import VICReg  # noqa: F401
+from keras_ssl.methods.vq_tokenizer import VQTokenizer  # noqa: F401

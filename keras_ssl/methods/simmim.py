@@ -82,7 +82,7 @@ class SimMIM(SSLMethod):
         mask_ratio = check_fraction("mask_ratio", mask_ratio)
         height, width, channels = (int(d) for d in encoder.input_shape[1:])
         self.is_vit = all(hasattr(encoder, attr) for attr in
-                          ("embed_patches", "encode_tokens", "patch_embedding", "patch_size"))
+                          ("encode_masked", "patch_embedding", "patch_size"))
 
         # === Layers ===
         if self.is_vit:
@@ -141,17 +141,11 @@ class SimMIM(SSLMethod):
         `mask` (N, H, W) pixels are hidden."""
         images = ops.cast(images, "float32")
         if self.is_vit:
-            encoder = self.encoder
-            tokens = encoder.patch_embedding(encoder.rescale(images))
             # Patch-level mask: a patch is masked when its pixels are (mask
             # patches are whole multiples of the patch size).
-            token_mask = self.patchify(mask[..., None])[..., :1]
-            token_mask = ops.cast(token_mask, tokens.dtype)
-            mask_token = ops.cast(self.mask_token, tokens.dtype)
-            tokens = tokens * (1.0 - token_mask) + mask_token * token_mask
-            sequence = encoder.encode_tokens(encoder.position_embedding(tokens), training=training)
-            if encoder.class_token is not None:
-                sequence = sequence[:, 1:]
+            token_mask = self.patchify(mask[..., None])[..., 0]
+            sequence = self.encoder.encode_masked(images, token_mask, self.mask_token,
+                                                  training=training)
             return self.unpatchify(ops.cast(self.head(sequence), "float32"))
         m = mask[..., None]
         masked = images * (1.0 - m) + 255.0 * self.mask_fill * m

@@ -148,6 +148,10 @@ class Modality:
         """The same architecture, randomly initialised (a baseline)."""
         raise NotImplementedError
 
+    def check_evaluation(self, evaluation_config):
+        """Raise a clear error for a recipe's unknown `evaluation` settings
+        (called before pretraining, so a typo costs no run)."""
+
     def evaluate(self, run, config, quick=False):
         """The recipe protocol: the results dict (without the common keys)."""
         raise NotImplementedError

@@ -29,6 +29,14 @@ from keras_ssl.utils import check_choice
 VIT_DEFAULTS = {"hidden_dim": 128, "num_layers": 4, "num_heads": 4}
 
 
+#: methods that need a ViT backbone
+VIT_ONLY = ("mae", "beit")
+
+#: `evaluation.fine_tune` arguments a recipe's `evaluation.fine_tune` may set
+FINE_TUNE_OPTIONS = ("mixup", "cutmix", "label_smoothing", "warmup_epochs", "layer_decay",
+                     "batch_size", "weight_decay")
+
+
 def method_class(name):
     """The `SSLMethod` subclass of the image method called `name`."""
     from keras_ssl import methods
@@ -43,6 +51,7 @@ def method_class(name):
         "dino": methods.DINO,
         "rotation": methods.RotationPrediction,
         "mae": methods.MaskedAutoencoder,
+        "beit": methods.BEiT,
         "simmim": methods.SimMIM,
         "denoising": methods.DenoisingAutoencoder,
     }
@@ -101,6 +110,7 @@ class ImageModality(Modality):
         "rotation": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
         "mae": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "simmim": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
+        "beit": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "denoising": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
     }
     options = {"width_multiplier": 0.25}
@@ -118,10 +128,10 @@ class ImageModality(Modality):
         config = super().configure(config)
         check_choice("dataset", config["dataset"], datasets_lib.available())
         check_choice("backbone", config["backbone"], backbones_lib.available())
-        if config["method"] == "mae" and not config["backbone"].startswith("vit"):
+        if config["method"] in VIT_ONLY and not config["backbone"].startswith("vit"):
             raise ValueError(
-                f"`backbone` {config['backbone']!r} cannot be used with method 'mae': masked "
-                "autoencoders need a ViT backbone (vit, vit_tiny, vit_small)."
+                f"`backbone` {config['backbone']!r} cannot be used with method "
+                f"{config['method']!r}: it needs a ViT backbone (vit, vit_tiny, vit_small)."
             )
         if config["batch_size"] < 2:
             raise ValueError(
@@ -129,6 +139,22 @@ class ImageModality(Modality):
                 f"{config['batch_size']}."
             )
         return config
+
+    def check_evaluation(self, evaluation_config):
+        known = {"label_fractions", "feature_layers", "fine_tune"}
+        unknown = set(evaluation_config) - known
+        if unknown:
+            raise ValueError(
+                f"Unknown `evaluation` settings {sorted(unknown)}; expected some of {sorted(known)}."
+            )
+        fine_tune = evaluation_config.get("fine_tune", {})
+        known = {"epochs", "learning_rate", "scratch_learning_rate", *FINE_TUNE_OPTIONS}
+        unknown = set(fine_tune) - known
+        if unknown:
+            raise ValueError(
+                f"Unknown `evaluation.fine_tune` settings {sorted(unknown)}; expected some of "
+                f"{sorted(known)}."
+            )
 
     def load_data(self, config, data_dir=None):
         train, test = load_images(config["dataset"], data_dir=data_dir, limit=config["limit"],
@@ -143,8 +169,52 @@ class ImageModality(Modality):
 
     def build_model(self, config, data):
         encoder = self._encoder(config, data["train"][0].shape[1:])
-        return build_method(config["method"], encoder, seed=config["seed"],
-                            **config.get("method_kwargs", {}))
+        kwargs = dict(config.get("method_kwargs", {}))
+        if config["method"] == "beit":
+            kwargs["tokenizer"] = self._train_tokenizer(config, data, encoder, kwargs)
+        return build_method(config["method"], encoder, seed=config["seed"], **kwargs)
+
+    def _train_tokenizer(self, config, data, encoder, kwargs):
+        """BEiT's first stage: a `VQTokenizer` fit on the same images.
+
+        `method_kwargs` may hold `tokenizer` (VQTokenizer arguments) and
+        `tokenizer_epochs` (default 5); its time counts against the run's
+        budget (`data["setup_seconds"]`)."""
+        import time
+
+        from keras_ssl import methods
+
+        options = dict(kwargs.pop("tokenizer", None) or {})
+        epochs = int(kwargs.pop("tokenizer_epochs", 5))
+        if epochs < 1:
+            raise ValueError(f"`tokenizer_epochs` must be >= 1, got {epochs!r}.")
+        options.setdefault("patch_size", int(encoder.patch_size))
+        options.setdefault("seed", config["seed"])
+        tokenizer = methods.VQTokenizer(**options)
+        tokenizer.compile(optimizer="auto")
+        started = time.time()
+        images = data["train"][0]
+        dataset = datasets_lib.make_dataset(images, batch_size=config["batch_size"], shuffle=True,
+                                            drop_remainder=True, seed=config["seed"])
+        tokenizer.build((None, *images.shape[1:]))
+        tokenizer.optimizer.build(tokenizer.trainable_variables)
+        print(f"Training the visual tokenizer ({epochs} epochs) ...")
+        tokenizer.fit(dataset, epochs=epochs, verbose=2, shuffle=False)  # shuffled by make_dataset
+        data["setup_seconds"] = time.time() - started
+        data["tokenizer_history"] = {k: [float(v) for v in values]
+                                     for k, values in tokenizer.history.history.items()}
+        return tokenizer
+
+    def finish(self, model, data, config, run_dir, history):
+        if config["method"] != "beit":
+            return {}
+        x_test = data["labelled"][1][0]
+        return {
+            "tokenizer_seconds": float(data.get("setup_seconds", 0.0)),
+            "tokenizer_final_reconstruction_loss":
+                data.get("tokenizer_history", {}).get("reconstruction_loss", [None])[-1],
+            "tokenizer_codebook_usage_test": model.tokenizer.codebook_usage(x_test),
+        }
 
     def train_dataset(self, config, data):
         return datasets_lib.make_dataset(
@@ -192,11 +262,18 @@ class ImageModality(Modality):
         fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 1.0])]
         seed = int(run["config"]["seed"])
         encoder = run["model"].encoder
+        # Probes may read intermediate layers (`evaluation.feature_layers`);
+        # the random-init baseline is probed at the same layers.
+        layers = eval_cfg.get("feature_layers")
         results = {"label_fractions": fractions}
-        results["pretrained"] = self.probe(encoder, labelled, fractions, seed=seed)
+        if layers:
+            results["feature_layers"] = list(layers)
+        results["pretrained"] = self.probe(evaluation.feature_model(encoder, layers), labelled,
+                                           fractions, seed=seed)
         keras.utils.set_random_seed(seed + 1)
-        results["random_init"] = self.probe(self.new_probe_model(run["config"], data), labelled,
-                                            fractions, seed=seed)
+        random_encoder = self.new_probe_model(run["config"], data)
+        results["random_init"] = self.probe(evaluation.feature_model(random_encoder, layers),
+                                            labelled, fractions, seed=seed)
         smallest = min(fractions)
         x_few, y_few = datasets_lib.label_subset(x_train, y_train, fraction=smallest, seed=seed)
         label = fraction_label(smallest)
@@ -209,16 +286,22 @@ class ImageModality(Modality):
         }
         ft = eval_cfg.get("fine_tune", {})
         epochs = int(ft.get("epochs", 30)) if not quick else 1
+        # The pretrained encoder and the scratch baseline share the
+        # fine-tuning path (MixUp, CutMix, layer decay, ... when set).
+        options = {key: ft[key] for key in FINE_TUNE_OPTIONS if key in ft}
+        if quick:
+            options.pop("warmup_epochs", None)
         keras.utils.set_random_seed(seed + 2)
         _, acc = evaluation.fine_tune(
             self.new_probe_model(run["config"], data), (x_few, y_few), (x_test, y_test),
             epochs=epochs, learning_rate=float(ft.get("scratch_learning_rate", 1e-3)), verbose=0,
+            seed=seed, **options,
         )
         results["supervised_scratch"] = {f"accuracy@{label}": acc}
         keras.utils.set_random_seed(seed + 3)
         _, acc = evaluation.fine_tune(
             encoder, (x_few, y_few), (x_test, y_test), epochs=epochs,
-            learning_rate=float(ft.get("learning_rate", 1e-3)), verbose=0,
+            learning_rate=float(ft.get("learning_rate", 1e-3)), verbose=0, seed=seed, **options,
         )
         results["pretrained"][f"fine_tune@{label}"] = acc
         results["plots"] = self.plots(run, (x_test, y_test))
@@ -253,6 +336,10 @@ class ImageModality(Modality):
             gallery_labels=[class_names[int(c)] for c in y[gallery]],
             query_labels=[class_names[int(c)] for c in y[queries]],
             path=os.path.join(run_dir, "retrieval.png")), "retrieval.png")
+        if hasattr(model, "tokenizer"):
+            ids = model.tokenizer.encode(x[:8])
+            keep(visualize.plot_tokens(x[:8], ids, np.asarray(model.tokenizer.decode(ids)),
+                                       path=os.path.join(run_dir, "tokens.png")), "tokens.png")
         if hasattr(model, "reconstruct"):
             images, masked, reconstructed = model.reconstruct(x[:8])
             keep(visualize.plot_reconstructions(
@@ -284,6 +371,10 @@ class ImageModality(Modality):
         for name, values in rows:
             cells = [format_value(values.get(key)) for key, _ in columns]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if results.get("feature_layers"):
+            lines += ["", "Probes and kNN read the encoder at layers "
+                      + ", ".join(f"`{name}`" for name in results["feature_layers"])
+                      + " (average-pooled, concatenated), for both encoders."]
         return "\n".join(lines)
 
     readme_columns = ("linear probe 1%", "linear probe 100%", "fine-tune 1%",

@@ -13,13 +13,17 @@ from tests.testing import random_images
 from tests.testing import structured_images
 
 IMAGE_METHODS = ["simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation",
-                 "mae", "simmim", "denoising"]
+                 "mae", "simmim", "beit", "denoising"]
 
 
 def build(method, size=16, seed=0):
-    backbone = "vit" if method in ("mae", "simmim") else "convnet"
+    backbone = "vit" if method in ("mae", "simmim", "beit") else "convnet"
     encoder = training.build_encoder(backbone, (size, size, 1), None)
-    return training.build_method(method, encoder, seed=seed)
+    kwargs = {}
+    if method == "beit":  # an untrained tokenizer is enough to run the step
+        kwargs["tokenizer"] = keras_ssl.methods.VQTokenizer(
+            codebook_size=16, patch_size=encoder.patch_size, embedding_dim=8, hidden_dim=8)
+    return training.build_method(method, encoder, seed=seed, **kwargs)
 
 
 class FailIfCalled(keras.layers.Layer):
