@@ -31,6 +31,8 @@ setup(
         "numpy",
         "scikit-learn",
         "matplotlib",
+        # Header checks of image folders (datasets.from_directory).
+        "pillow",
         "tqdm",
         # TensorBoard logs of every run (tensorflow no longer installs it).
         "tensorboard",

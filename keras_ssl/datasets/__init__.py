@@ -1,5 +1,7 @@
 """Data sets: numpy loaders (local files first, TFDS fallback) and tf.data helpers."""
 
+from keras_ssl.datasets.folders import from_directory  # noqa: F401
+from keras_ssl.datasets.folders import list_images  # noqa: F401
 from keras_ssl.datasets.image_datasets import available  # noqa: F401
 from keras_ssl.datasets.image_datasets import info  # noqa: F401
 from keras_ssl.datasets.image_datasets import load  # noqa: F401
