@@ -111,7 +111,8 @@ def build_parser():
     p.add_argument(
         "--feature-layers", nargs="+", default=None, metavar="LAYER",
         help="image encoders: probe these layers' outputs (average-pooled, concatenated) "
-             "instead of the encoder's output, e.g. stage3_block2_out stage4_block2_out",
+             "instead of the encoder's output, e.g. stage3_block2_out stage4_block2_out "
+             "(default for a preset: the layers its card was measured at)",
     )
     p.add_argument("--seed", type=int, default=0)
 
@@ -231,6 +232,13 @@ def cmd_probe(args):
     from keras_ssl import training
 
     probe_model, modality, dataset, what = _probe_source(args)
+    if args.preset and not args.feature_layers:
+        # A preset whose card was measured at intermediate layers is
+        # probed there by default.
+        from keras_ssl import presets
+
+        args.feature_layers = presets.read_manifest(
+            presets.resolve(args.preset)).get("feature_layers")
     if args.feature_layers:
         if modality.name != "image":
             raise ValueError("--feature-layers applies to image encoders only.")

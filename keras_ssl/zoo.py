@@ -134,8 +134,12 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
                   else os.path.join(out_dir, "preset"))
     card = {key: value for key, value in results["pretrained"].items()
             if key.startswith(("linear_probe@", "knn@", "fine_tune@", "accuracy@"))}
+    # Where the card's probes read the encoder, so that `keras-ssl probe
+    # --preset NAME` reads it there too.
+    extra = {"feature_layers": results["feature_layers"]} if results.get("feature_layers") else {}
     modality.save_preset(run["model"], preset_dir, card=card, overwrite=True,
-                         name=name, method=config["method"], dataset=run["config"]["dataset"])
+                         name=name, method=config["method"], dataset=run["config"]["dataset"],
+                         **extra)
     manifest = presets.read_manifest(preset_dir)
     results["preset"] = {
         "path": f"models/{name}/preset" if official else preset_dir,
@@ -186,7 +190,7 @@ def render_card(name, zoo_dir=None):
         "",
         table,
         "",
-        f"Pretraining: {pre['epochs_completed']} epochs in "
+        f"Pretraining: {epochs_run(pre, _recipe_batch_size(name, zoo_dir))} epochs in "
         f"{pre['pretrain_seconds'] / 60:.1f} min{steps} on {hw.get('cpu_count', '?')} CPU cores "
         f"({hw.get('machine', '?')}), final loss {pre['final_loss']:.4f}; "
         f"whole recipe {results['total_seconds'] / 60:.1f} min; measured {results['date']}.",
@@ -206,6 +210,24 @@ def render_card(name, zoo_dir=None):
     with open(card_path, "w") as f:
         f.write(text)
     return text
+
+
+def epochs_run(pre, batch_size):
+    """Epochs a pretraining summary ran, as text: a whole number, or two
+    decimals when the time budget stopped it inside an epoch (Keras then
+    still records that epoch in the history)."""
+    steps, num_train = pre.get("steps"), pre.get("num_train")
+    if not pre.get("stopped_by_budget") or not steps or not num_train or not batch_size:
+        return str(pre["epochs_completed"])
+    epochs = steps / max(1, int(num_train) // int(batch_size))
+    return str(int(round(epochs))) if abs(epochs - round(epochs)) < 0.01 else f"{epochs:.2f}"
+
+
+def _recipe_batch_size(name, zoo_dir=None):
+    try:
+        return load_recipe(name, zoo_dir).get("batch_size")
+    except (ValueError, FileNotFoundError):
+        return None
 
 
 def card_numbers(name, zoo_dir=None):
@@ -334,7 +356,8 @@ def joint_embedding_table(zoo_dir=None):
         cells = [format_value(results["pretrained"].get(key)) for key in keys]
         lines.append(
             f"| [{name}](models/{name}/) | {results['method']} | " + " | ".join(cells)
-            + f" | {pre['examples_per_second']:.0f} | {pre['epochs_completed']} "
+            + f" | {pre['examples_per_second']:.0f} "
+            f"| {epochs_run(pre, _recipe_batch_size(name, zoo_dir))} "
             f"| {pre['pretrain_seconds'] / 60:.1f} | {results.get('date', '?')} |"
         )
     baseline_keys = [("random_init", "linear_probe@1%"), ("raw_pixels", "linear_probe@1%"),

@@ -171,6 +171,13 @@ def test_zoo_names_fetch_and_probe(tiny_zoo, tmp_path, capsys):
             encoder, ((np.zeros((2, 28, 28, 1)), None), None), "The preset 'tiny_recipe'")
     assert cli.main(["probe", "--preset", "nope"]) == 2
     assert "Unknown preset 'nope'" in capsys.readouterr().err
+    # A card measured at intermediate layers: the preset is probed there.
+    manifest_path = tiny_zoo / "tiny_recipe" / "preset" / presets.MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text())
+    manifest["feature_layers"] = ["relu1"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert cli.main(["probe", "--preset", "tiny_recipe", "--fractions", "0.5"]) == 0
+    assert "(layers relu1)" in capsys.readouterr().out
 
 
 def test_zoo_preset_tampered_against_the_card(tiny_zoo, tmp_path):
@@ -203,6 +210,8 @@ def test_shipped_preset_reproduces_its_card(name):
     path = presets.resolve(name)
     manifest = presets.read_manifest(path)
     probe_model = modality.probe_model_from_preset(path, manifest)
+    if results.get("feature_layers"):  # the card's probes read these layers
+        probe_model = keras_ssl.evaluation.feature_model(probe_model, results["feature_layers"])
     dataset = modality.eval_dataset(manifest["dataset"])
     seed = int(read_json(os.path.join(zoo.default_zoo_dir(), name, "config.json"))["seed"])
     data = modality.load_eval_data(dataset, seed=seed)

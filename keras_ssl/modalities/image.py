@@ -382,6 +382,8 @@ class ImageModality(Modality):
                       "pretraining")
 
     def readme_row(self, name, results):
+        from keras_ssl import zoo
+
         def cell(section, key):
             return format_value(results.get(section, {}).get(key))
 
@@ -393,7 +395,8 @@ class ImageModality(Modality):
             f"| {cell('random_init', 'linear_probe@1%')} "
             f"| {cell('raw_pixels', 'linear_probe@1%')} "
             f"| {cell('supervised_scratch', 'accuracy@1%')} "
-            f"| {pre['epochs_completed']} epochs, {pre['pretrain_seconds'] / 60:.1f} min, "
+            f"| {zoo.epochs_run(pre, zoo._recipe_batch_size(name))} epochs, "
+            f"{pre['pretrain_seconds'] / 60:.1f} min, "
             f"{results.get('hardware', {}).get('cpu_count', '?')} CPU cores "
             f"| `{results['command']}` |"
         )
