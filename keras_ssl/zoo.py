@@ -173,6 +173,10 @@ def render_card(name, zoo_dir=None):
     hw = results.get("hardware", {})
     table = results_table(results)
     steps = f" ({pre['steps']} steps)" if "steps" in pre else ""
+    # Epoch fractions from steps hold for image runs (one step a batch of
+    # `batch_size` training images); text runs keep Keras' epoch count.
+    image_run = modalities.of_results(results).name == "image"
+    batch_size = _recipe_batch_size(name, zoo_dir) if image_run else None
     preset = results.get("preset")
     if preset:
         weights = preset["files"].get("model.weights.h5", "?")
@@ -190,7 +194,7 @@ def render_card(name, zoo_dir=None):
         "",
         table,
         "",
-        f"Pretraining: {epochs_run(pre, _recipe_batch_size(name, zoo_dir))} epochs in "
+        f"Pretraining: {epochs_run(pre, batch_size)} epochs in "
         f"{pre['pretrain_seconds'] / 60:.1f} min{steps} on {hw.get('cpu_count', '?')} CPU cores "
         f"({hw.get('machine', '?')}), final loss {pre['final_loss']:.4f}; "
         f"whole recipe {results['total_seconds'] / 60:.1f} min; measured {results['date']}.",

@@ -174,3 +174,12 @@ def test_joint_embedding_table_needs_two_recipes(tmp_path):
     _fake_zoo(tmp_path, [("simclr", 0.81), ("rotation", 0.9)])
     assert zoo.joint_embedding_table(str(tmp_path)) == ""
     assert zoo.plot_joint_embedding(str(tmp_path)) is None
+
+
+def test_epochs_run_counts_a_budget_stopped_epoch_by_its_steps():
+    pre = {"steps": 853, "num_train": 60000, "stopped_by_budget": True, "epochs_completed": 2}
+    # Keras records the epoch the budget stopped in; 853 of 2 x 468 steps ran.
+    assert zoo.epochs_run(pre, 128) == "1.82"
+    assert zoo.epochs_run(dict(pre, steps=936), 128) == "2"
+    assert zoo.epochs_run(dict(pre, stopped_by_budget=False), 128) == "2"
+    assert zoo.epochs_run(pre, None) == "2"
