@@ -48,9 +48,9 @@ class VQTokenizer(PretrainingModel):
     >>> tokenizer.compile(optimizer="auto")
     >>> x = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 1)).astype("uint8")
     >>> history = tokenizer.fit(x, batch_size=8, epochs=1, verbose=0)
-    >>> tokenizer.encode(x[:2]).shape
+    >>> tuple(tokenizer.encode(x[:2]).shape)
     (2, 4, 4)
-    >>> tokenizer.decode(tokenizer.encode(x[:2])).shape
+    >>> tuple(tokenizer.decode(tokenizer.encode(x[:2])).shape)
     (2, 16, 16, 1)
     """
 
