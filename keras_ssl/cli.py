@@ -47,14 +47,16 @@ def _add_pretrain_arguments(parser, epochs_default):
     parser.add_argument("--vocabulary-size", type=_positive_int, default=None,
                         help="with --method mlm: WordPiece vocabulary size")
     parser.add_argument(
-        "--dataset", default=None, choices=datasets.available(),
-        help="image dataset name (default: digits, embedded, always offline)",
+        "--dataset", default=None,
+        help="images: " + ", ".join(datasets.available()) + " (default digits, embedded); "
+        "series (cpc, wav2vec2): a UCR/UEA archive set such as JapaneseVowels (the default), "
+        "GunPoint, ArrowHead",
     )
     parser.add_argument(
         "--backbone", default=None,
-        choices=backbones.available() + ["bert_tiny", "bert_small"],
+        choices=backbones.available() + ["bert_tiny", "bert_small", "tcn"],
         help="encoder architecture (default: the method's: resnet18, vit for mae, simmim and beit, "
-        "bert_tiny for mlm)",
+        "bert_tiny for mlm, tcn (TemporalConvNet) for cpc and wav2vec2)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
     parser.add_argument("--batch-size", type=_positive_int, default=None)

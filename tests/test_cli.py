@@ -64,14 +64,17 @@ def test_pretrain_every_joint_embedding_method_and_export_the_teacher(tmp_path, 
     assert not (tmp_path / "none").exists()
 
 
-def test_unknown_names_are_rejected_before_work(capsys):
+def test_unknown_names_are_rejected_before_work(capsys, tmp_path):
     for argv in (["pretrain", "--method", "swav", "--out", "x"],
-                 ["pretrain", "--dataset", "imagenet", "--out", "x"],
                  ["pretrain", "--backbone", "vgg", "--out", "x"]):
         with pytest.raises(SystemExit) as exc:
             run_cli(*argv)
         assert exc.value.code == 2
         assert "invalid choice" in capsys.readouterr().err
+    # Dataset names depend on the method's modality: checked by it, still before any work.
+    assert run_cli("pretrain", "--dataset", "imagenet", "--out", tmp_path / "x") == 2
+    assert "Unknown dataset 'imagenet'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
     with pytest.raises(SystemExit):
         run_cli("pretrain", "--epochs", "0", "--out", "x")
 

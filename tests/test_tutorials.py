@@ -15,6 +15,7 @@ TINY = {
                                           "VOCABULARY_SIZE": 300, "SEQUENCE_LENGTH": 32},
     "04_export_and_serve.ipynb": {},
     "05_write_your_own_method.ipynb": {"EPOCHS": 1, "LIMIT": 256},
+    "06_time_series.ipynb": {"EPOCHS": 1, "METHOD": "wav2vec2"},
 }
 
 

@@ -1,4 +1,4 @@
-"""Backbones: image encoders mapping raw images in [0, 255] to feature vectors."""
+"""Backbones: encoders of images (raw pixels in [0, 255]) and series to feature vectors."""
 
 from keras_ssl.backbones.backbone import Backbone  # noqa: F401
 from keras_ssl.backbones.conv_net import ConvNet  # noqa: F401
@@ -8,6 +8,7 @@ from keras_ssl.backbones.resnet import ResNet  # noqa: F401
 from keras_ssl.backbones.resnet import ResNet18  # noqa: F401
 from keras_ssl.backbones.resnet import ResNet34  # noqa: F401
 from keras_ssl.backbones.resnet import ResNet50  # noqa: F401
+from keras_ssl.backbones.temporal_conv_net import TemporalConvNet  # noqa: F401
 from keras_ssl.backbones.vit import ViT  # noqa: F401
 from keras_ssl.backbones.vit import ViTSmall  # noqa: F401
 from keras_ssl.backbones.vit import ViTTiny  # noqa: F401

@@ -1,6 +1,7 @@
 """Layers: augmentation, masking and heads."""
 
 from keras_ssl.layers.dino_head import DINOHead  # noqa: F401
+from keras_ssl.layers.gumbel_quantizer import GumbelVectorQuantizer  # noqa: F401
 from keras_ssl.layers.momentum_teacher import MomentumTeacher  # noqa: F401
 from keras_ssl.layers.multi_crop import MultiCrop  # noqa: F401
 from keras_ssl.layers.multi_view import MultiView  # noqa: F401
@@ -14,3 +15,4 @@ from keras_ssl.layers.random_resized_crop import RandomResizedCrop  # noqa: F401
 from keras_ssl.layers.random_rotation90 import RandomRotation90  # noqa: F401
 from keras_ssl.layers.simclr_augmenter import SimCLRAugmenter  # noqa: F401
 from keras_ssl.layers.simclr_projection_head import SimCLRProjectionHead  # noqa: F401
+from keras_ssl.layers.span_masking import span_mask  # noqa: F401

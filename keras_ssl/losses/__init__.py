@@ -13,3 +13,5 @@ from keras_ssl.losses.nt_xent import nt_xent  # noqa: F401
 from keras_ssl.losses.vicreg import VICRegLoss  # noqa: F401
 from keras_ssl.losses.vicreg import vicreg  # noqa: F401
 from keras_ssl.losses.vicreg import vicreg_terms  # noqa: F401
+from keras_ssl.losses.wav2vec2 import codebook_diversity  # noqa: F401
+from keras_ssl.losses.wav2vec2 import masked_step_contrast  # noqa: F401

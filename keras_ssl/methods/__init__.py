@@ -3,6 +3,7 @@
 from keras_ssl.methods.barlow_twins import BarlowTwins  # noqa: F401
 from keras_ssl.methods.beit import BEiT  # noqa: F401
 from keras_ssl.methods.byol import BYOL  # noqa: F401
+from keras_ssl.methods.cpc import CPC  # noqa: F401
 from keras_ssl.methods.denoising_autoencoder import DenoisingAutoencoder  # noqa: F401
 from keras_ssl.methods.dino import DINO  # noqa: F401
 from keras_ssl.methods.joint_embedding import JointEmbeddingMethod  # noqa: F401
@@ -15,5 +16,7 @@ from keras_ssl.methods.simmim import SimMIM  # noqa: F401
 from keras_ssl.methods.simsiam import SimSiam  # noqa: F401
 from keras_ssl.methods.ssl_method import PretrainingModel  # noqa: F401
 from keras_ssl.methods.ssl_method import SSLMethod  # noqa: F401
+from keras_ssl.methods.ssl_method import SeriesMethod  # noqa: F401
 from keras_ssl.methods.vicreg import VICReg  # noqa: F401
 from keras_ssl.methods.vq_tokenizer import VQTokenizer  # noqa: F401
+from keras_ssl.methods.wav2vec2 import Wav2Vec2  # noqa: F401

@@ -359,3 +359,66 @@ class SSLMethod(PretrainingModel):
             config["encoder"]
         )
         return cls(**config)
+
+
+def _fit_inputs(args, kwargs):
+    x = kwargs.get("x", args[0] if args else None)
+    if isinstance(x, (tuple, list)) and x and hasattr(x[0], "shape"):
+        x = x[0]
+    return x
+
+
+class SeriesMethod(SSLMethod):
+    """Base class of the methods for time series (CPC, wav2vec 2.0).
+
+    Inputs are float series (N, T, C), zero-padded at the end (see
+    `keras_ssl.datasets.load_series`); the encoder must give per-step
+    features through `sequence_model()` (e.g.
+    `keras_ssl.backbones.TemporalConvNet`), which the pretext task
+    trains on. `call(series)` returns the pooled features.
+    """
+
+    def __init__(self, encoder, **kwargs):
+        super().__init__(encoder, **kwargs)
+        if not callable(getattr(encoder, "sequence_model", None)):
+            raise TypeError(
+                f"{type(self).__name__} needs an `encoder` with per-step features "
+                "(a `sequence_model()` method), e.g. keras_ssl.backbones.TemporalConvNet; got "
+                f"{type(encoder).__name__}."
+            )
+        self.sequence_encoder = encoder.sequence_model()
+
+    def prepare_inputs(self, data):
+        series, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(series, dict) or not hasattr(series, "shape"):
+            raise TypeError(
+                f"{type(self).__name__} expects `x` to be a batch of series (N, T, C), got "
+                f"{type(series).__name__}."
+            )
+        rank = series.shape.rank if isinstance(series.shape, tf.TensorShape) else len(series.shape)
+        if rank is not None and rank != 3:
+            raise ValueError(
+                f"`x` must have rank 3 (series, steps, channels), got shape {tuple(series.shape)}."
+            )
+        return tf.cast(series, "float32")
+
+    def fit(self, *args, **kwargs):
+        x = _fit_inputs(args, kwargs)
+        if x is not None and not isinstance(x, tf.data.Dataset) and hasattr(x, "shape"):
+            from keras_ssl.datasets.series import check_series
+
+            check_series(x, name="x")
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            while isinstance(spec, (tuple, list)) and spec:
+                spec = spec[0]
+            if isinstance(spec, tf.TensorSpec) and spec.shape.rank not in (None, 3):
+                raise ValueError(
+                    "`x` must yield batches of rank 3 (series, steps, channels), got element "
+                    f"shape {tuple(spec.shape)}."
+                )
+        return super().fit(*args, **kwargs)
+
+    def sequence_features(self, series, training=False):
+        """Per-step features (N, T', D) and valid-step mask (N, T')."""
+        return self.sequence_encoder(series, training=training)

@@ -191,6 +191,30 @@ def format_value(value):
     return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
 
 
+def result_cell(results, section, key):
+    """`results[section][key]` formatted for a table ("–" when absent)."""
+    return format_value(results.get(section, {}).get(key))
+
+
+def probe_columns(fractions):
+    """(key, title) columns of the linear probe and kNN at each fraction."""
+    columns = [(f"linear_probe@{fraction_label(f)}", f"linear probe, {fraction_label(f)} labels")
+               for f in fractions]
+    return columns + [(f"knn@{fraction_label(f)}", f"kNN, {fraction_label(f)} labels")
+                      for f in fractions]
+
+
+def table_lines(columns, rows, first="encoder"):
+    """Markdown table lines: `columns` are (key, title) pairs, `rows`
+    (name, values dict) pairs."""
+    lines = [f"| {first} | " + " | ".join(title for _, title in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for name, values in rows:
+        cells = [format_value(values.get(key)) for key, _ in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def subset_indices(y, fraction, seed):
     """Indices of a class-stratified label subset (as datasets.label_subset)."""
     from keras_ssl import datasets

@@ -19,10 +19,12 @@ import numpy as np
 from keras_ssl import backbones as backbones_lib
 from keras_ssl import datasets as datasets_lib
 from keras_ssl.modalities.base import Modality
-from keras_ssl.modalities.base import format_value
 from keras_ssl.modalities.base import fraction_label
 from keras_ssl.modalities.base import linear_probes
+from keras_ssl.modalities.base import probe_columns
 from keras_ssl.modalities.base import register
+from keras_ssl.modalities.base import result_cell
+from keras_ssl.modalities.base import table_lines
 from keras_ssl.utils import check_choice
 
 # Small-ViT settings used when a "vit" backbone is built by name.
@@ -351,10 +353,7 @@ class ImageModality(Modality):
 
     def results_table(self, results):
         fractions = results["label_fractions"]
-        columns = [(f"linear_probe@{fraction_label(f)}",
-                    f"linear probe, {fraction_label(f)} labels") for f in fractions]
-        columns += [(f"knn@{fraction_label(f)}", f"kNN, {fraction_label(f)} labels")
-                    for f in fractions]
+        columns = probe_columns(fractions)
         smallest = fraction_label(min(fractions))
         columns.append((f"fine_tune@{smallest}", f"fine-tune, {smallest} labels"))
         rows = [
@@ -366,11 +365,7 @@ class ImageModality(Modality):
              {f"fine_tune@{smallest}":
               results.get("supervised_scratch", {}).get(f"accuracy@{smallest}")}),
         ]
-        lines = ["| encoder | " + " | ".join(title for _, title in columns) + " |",
-                 "|---|" + "---|" * len(columns)]
-        for name, values in rows:
-            cells = [format_value(values.get(key)) for key, _ in columns]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines = table_lines(columns, rows)
         if results.get("feature_layers"):
             lines += ["", "Probes and kNN read the encoder at layers "
                       + ", ".join(f"`{name}`" for name in results["feature_layers"])
@@ -385,7 +380,7 @@ class ImageModality(Modality):
         from keras_ssl import zoo
 
         def cell(section, key):
-            return format_value(results.get(section, {}).get(key))
+            return result_cell(results, section, key)
 
         pre = results["pretrain"]
         return (
