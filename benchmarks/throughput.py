@@ -21,6 +21,7 @@ Settings (each a column of the table):
     python benchmarks/throughput.py --methods simclr --jit off on \
         --augment step data --steps 8 --repeats 3
     python benchmarks/throughput.py --methods mlm --batch-size 64   # tokens/s
+    python benchmarks/throughput.py --methods cpc wav2vec2 --batch-size 32   # series/s
 
 Prints a table and writes it as JSON (`--out`). `median` and `best` are
 over the timed fits; `ratio` divides best rates by the same method's
@@ -46,7 +47,11 @@ IMAGE_METHODS = ("simclr", "rotation", "mae", "simmim", "beit", "denoising")
 # Methods whose default backbone is a ViT (the image modality's registry;
 # a test keeps the two in step without importing TensorFlow here).
 VIT_METHODS = ("mae", "simmim", "beit")
-ALL_METHODS = IMAGE_METHODS + ("mlm",)
+SERIES_METHODS = ("cpc", "wav2vec2")
+# Methods whose step XLA cannot compile (tokenization in the step; the
+# data-dependent shapes of masked positions).
+NO_JIT = ("mlm",) + SERIES_METHODS
+ALL_METHODS = IMAGE_METHODS + ("mlm",) + SERIES_METHODS
 
 
 def _peak_memory_mb(gpu):
@@ -75,6 +80,9 @@ def run_one(setting):
     if setting["method"] == "mlm":
         model, dataset, items = _mlm_model_and_data(setting)
         unit = "tokens/s"
+    elif setting["method"] in SERIES_METHODS:
+        model, dataset, items = _series_model_and_data(setting)
+        unit = "series/s"
     else:
         size, channels = setting["image_size"], setting["channels"]
         rng = np.random.default_rng(setting["seed"])
@@ -134,23 +142,44 @@ def _mlm_model_and_data(setting):
     return model, dataset, batch_size * length
 
 
+def _series_model_and_data(setting):
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_ssl import backbones, modalities
+
+    batch_size, steps = setting["batch_size"], setting["steps"]
+    rng = np.random.default_rng(setting["seed"])
+    x = rng.normal(size=(batch_size * steps, setting["series_length"],
+                         setting["series_channels"])).astype("float32")
+    encoder = backbones.TemporalConvNet(input_shape=(None, setting["series_channels"]),
+                                        filters=(64, 64, 128), kernel_sizes=3, strides=(1, 2, 2))
+    setting["encoder_params"] = int(encoder.count_params())
+    model = modalities.series.method_class(setting["method"])(encoder, seed=setting["seed"])
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True)
+    return model, dataset.cache().prefetch(tf.data.AUTOTUNE), batch_size
+
+
 def settings_for(args, gpu):
     precisions = args.precision or (["float32", "mixed_float16"] if gpu else ["float32"])
     for method in args.methods:
         for precision in precisions:
             for jit in args.jit:
-                if method == "mlm" and jit == "on":
-                    continue  # tokenization in the step has no XLA kernels
+                if method in NO_JIT and jit == "on":
+                    continue  # see NO_JIT
                 augments = args.augment if method == "simclr" else ["step"]
                 for augment in augments:
                     yield {
                         "method": method,
                         "backbone": "bert_tiny" if method == "mlm" else (
-                            "vit" if method in VIT_METHODS else args.backbone),
+                            "tcn" if method in SERIES_METHODS else (
+                                "vit" if method in VIT_METHODS else args.backbone)),
                         "width_multiplier": args.width_multiplier,
                         "image_size": args.image_size,
                         "channels": args.channels,
                         "sequence_length": args.sequence_length,
+                        "series_length": args.series_length,
+                        "series_channels": args.series_channels,
                         "batch_size": args.batch_size,
                         "steps": args.steps,
                         "repeats": args.repeats,
@@ -163,7 +192,7 @@ def settings_for(args, gpu):
 
 def is_default(row, gpu):
     """Whether `row` is what `compile()` and `fit` do without options here."""
-    default_jit = gpu and row["method"] != "mlm"  # jit_compile="auto"
+    default_jit = gpu and row["method"] not in NO_JIT  # jit_compile="auto"
     return (row["jit"] == default_jit and row["augment"] in ("step", "n/a")
             and row["precision"] == "float32")
 
@@ -201,6 +230,9 @@ def main(argv=None):
     parser.add_argument("--image-size", type=int, default=28)
     parser.add_argument("--channels", type=int, default=1)
     parser.add_argument("--sequence-length", type=int, default=64)
+    parser.add_argument("--series-length", type=int, default=128,
+                        help="steps of the random series of cpc and wav2vec2")
+    parser.add_argument("--series-channels", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)

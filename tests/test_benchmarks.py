@@ -45,6 +45,24 @@ def test_throughput_table(tmp_path):
     assert "peak MB" in stdout
 
 
+def test_throughput_of_series_methods(tmp_path):
+    out = tmp_path / "series.json"
+    run_script("throughput.py", "--methods", "cpc", "wav2vec2", "--jit", "off", "on",
+               "--batch-size", "4", "--steps", "2", "--repeats", "1", "--series-length", "24",
+               "--series-channels", "3", "--out", str(out))
+    rows = json.loads(out.read_text())["results"]
+    # XLA cannot compile their steps: only the jit-off rows are measured.
+    assert {(r["method"], r["jit"], r["unit"]) for r in rows} == {
+        ("cpc", False, "series/s"), ("wav2vec2", False, "series/s")}
+    assert all(r["backbone"] == "tcn" and r["rate_median"] > 0 for r in rows)
+    from keras_ssl import modalities
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import throughput
+
+    assert set(throughput.SERIES_METHODS) == set(modalities.get("series").methods)
+
+
 def test_throughput_knows_which_methods_default_to_a_vit():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import throughput

@@ -119,7 +119,8 @@ class TemporalConvNet(Backbone):
         filters: channels of each block.
         kernel_sizes: kernel size of each block (one int for all).
         strides: stride of each block (one int for all); the product is
-            the downsampling from input steps to feature steps.
+            the downsampling from input steps to feature steps. Default:
+            1 for the first block, 2 for the others.
         waveform_frontend: put a wav2vec-style front end first (kernel 10,
             stride 5, `filters[0]` channels) for raw audio sampled densely.
         dropout: dropout after each block (training only).
@@ -135,13 +136,15 @@ class TemporalConvNet(Backbone):
     ((2, 5, 32), (2, 5))
     """
 
-    def __init__(self, input_shape=(None, 1), filters=(64, 64, 128), kernel_sizes=5,
-                 strides=(1, 2, 2), waveform_frontend=False, dropout=0.0, **kwargs):
+    def __init__(self, input_shape=(None, 1), filters=(64, 64, 128), kernel_sizes=3,
+                 strides=None, waveform_frontend=False, dropout=0.0, **kwargs):
         input_shape = check_series_shape(input_shape)
         filters = tuple(int(f) for f in filters)
         if not filters or min(filters) < 1:
             raise ValueError(f"`filters` must be positive integers, got {filters!r}.")
         kernel_sizes = _per_block(kernel_sizes, len(filters), "kernel_sizes")
+        if strides is None:
+            strides = (1,) + (2,) * (len(filters) - 1)
         strides = _per_block(strides, len(filters), "strides")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must lie in [0, 1), got {dropout!r}.")

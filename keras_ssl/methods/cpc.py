@@ -96,7 +96,10 @@ class CPC(SeriesMethod):
         if series.shape[1] is not None:
             self._check_steps(series.shape[1], "batch")
         latents, mask = self.sequence_features(series, training=training)
-        context = self.context(latents, mask=mask, training=training)
+        # No mask for the GRU: padding only follows the real steps and the
+        # GRU runs forward, so c_t at a real step never sees a padded one
+        # (and Keras' masked GRU adds a boolean op that oneDNN logs about).
+        context = self.context(latents, training=training)
         predictions = self.predictor(context)
         shape = tf.shape(latents)
         predictions = tf.reshape(
