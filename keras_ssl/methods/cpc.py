@@ -70,9 +70,9 @@ class CPC(SeriesMethod):
         self.built = True
         steps = encoder.input_shape[1]
         if steps is not None:
-            self._check_steps(steps, "encoder input")
+            self.check_steps(steps, "encoder input")
 
-    def _check_steps(self, steps, what):
+    def check_steps(self, steps, what):
         latents = -(-int(steps) // int(getattr(self.encoder, "downsampling", 1)))
         if latents <= self.prediction_steps:
             raise ValueError(
@@ -86,15 +86,9 @@ class CPC(SeriesMethod):
     def extra_metrics(self):
         return [self.accuracy_tracker]
 
-    def fit(self, *args, **kwargs):
-        x = kwargs.get("x", args[0] if args else None)
-        if hasattr(x, "shape") and not isinstance(x, tf.data.Dataset) and len(x.shape) == 3:
-            self._check_steps(x.shape[1], "data (`x`)")
-        return super().fit(*args, **kwargs)
-
     def compute_ssl_loss(self, series, training=True):
         if series.shape[1] is not None:
-            self._check_steps(series.shape[1], "batch")
+            self.check_steps(series.shape[1], "batch")
         latents, mask = self.sequence_features(series, training=training)
         # No mask for the GRU: padding only follows the real steps and the
         # GRU runs forward, so c_t at a real step never sees a padded one

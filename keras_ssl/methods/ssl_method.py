@@ -71,15 +71,22 @@ class _NonFiniteLossStop(keras.callbacks.Callback):
             )
 
 
+def _input_spec(dataset):
+    """The `TensorSpec` of the inputs (first element) of a dataset's batches,
+    or None when they are not a single tensor."""
+    spec = dataset.element_spec
+    while isinstance(spec, (tuple, list)) and spec:
+        spec = spec[0]
+    return spec if isinstance(spec, tf.TensorSpec) else None
+
+
 def _fit_batch_size(args, kwargs):
     """The global batch size a `fit(x, ..., batch_size=...)` call will use,
     or None when it cannot be told before training."""
     x = kwargs.get("x", args[0] if args else None)
     if isinstance(x, tf.data.Dataset):
-        spec = x.element_spec
-        while isinstance(spec, (tuple, list)) and spec:
-            spec = spec[0]
-        if isinstance(spec, tf.TensorSpec) and spec.shape.rank:
+        spec = _input_spec(x)
+        if spec is not None and spec.shape.rank:
             return spec.shape[0]
         return None
     batch_size = kwargs.get("batch_size", args[2] if len(args) > 2 else None)
@@ -408,16 +415,19 @@ class SeriesMethod(SSLMethod):
             from keras_ssl.datasets.series import check_series
 
             check_series(x, name="x")
+            self.check_steps(x.shape[1], "data (`x`)")
         if isinstance(x, tf.data.Dataset):
-            spec = x.element_spec
-            while isinstance(spec, (tuple, list)) and spec:
-                spec = spec[0]
-            if isinstance(spec, tf.TensorSpec) and spec.shape.rank not in (None, 3):
+            spec = _input_spec(x)
+            if spec is not None and spec.shape.rank not in (None, 3):
                 raise ValueError(
                     "`x` must yield batches of rank 3 (series, steps, channels), got element "
                     f"shape {tuple(spec.shape)}."
                 )
         return super().fit(*args, **kwargs)
+
+    def check_steps(self, steps, what):
+        """Raise a clear error when series of `steps` steps are too short
+        for the pretext task (`what` names them). Default: any length."""
 
     def sequence_features(self, series, training=False):
         """Per-step features (N, T', D) and valid-step mask (N, T')."""
