@@ -36,16 +36,25 @@ def _add_pretrain_arguments(parser, epochs_default):
 
     parser.add_argument(
         "--method", default="simclr", choices=training.available_methods(),
-        help="pretext task (default: simclr; mlm: BERT masked-LM on --text)",
+        help="pretext task (default: simclr; text: mlm, BERT masked-LM, and clm, GPT "
+        "causal LM, on --text)",
     )
     parser.add_argument(
         "--text", default=None,
-        help="with --method mlm: a text file or folder (default: Shakespeare)",
+        help="text methods: the corpus, a text file or folder, a CSV file (with "
+        "--text-column), or a labelled task's own texts, sms_spam or fortunes "
+        "(domain-adaptive pretraining; default: Shakespeare)",
     )
+    parser.add_argument("--text-column", default=None,
+                        help="text methods: the column of the --text CSV file holding the "
+                        "texts (a header name or a 0-based index; .tsv files are tab-separated)")
+    parser.add_argument("--task", default=None, choices=["sms_spam", "fortunes"],
+                        help="text methods: the labelled task the encoder is evaluated on "
+                        "(default: --text when it names a task, else sms_spam)")
     parser.add_argument("--sequence-length", type=_positive_int, default=None,
-                        help="with --method mlm: tokens per sequence")
+                        help="text methods: tokens per sequence")
     parser.add_argument("--vocabulary-size", type=_positive_int, default=None,
-                        help="with --method mlm: WordPiece vocabulary size")
+                        help="text methods: WordPiece vocabulary size")
     parser.add_argument(
         "--dataset", default=None,
         help="images: " + ", ".join(datasets.available()) + " (default digits, embedded); "
@@ -54,9 +63,10 @@ def _add_pretrain_arguments(parser, epochs_default):
     )
     parser.add_argument(
         "--backbone", default=None,
-        choices=backbones.available() + ["bert_tiny", "bert_small", "tcn"],
+        choices=backbones.available() + ["bert_tiny", "bert_small", "gpt_tiny", "gpt_small",
+                                         "tcn"],
         help="encoder architecture (default: the method's: resnet18, vit for mae, simmim and beit, "
-        "bert_tiny for mlm, tcn (TemporalConvNet) for cpc and wav2vec2)",
+        "bert_tiny for mlm, gpt_tiny for clm, tcn (TemporalConvNet) for cpc and wav2vec2)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
     parser.add_argument("--batch-size", type=_positive_int, default=None)
@@ -170,7 +180,8 @@ def _pretrain_from_args(args, demo=False, **kwargs):
 
     modality = modalities.for_method(args.method)
     options = {}
-    for name in ("width_multiplier", "sequence_length", "vocabulary_size"):
+    for name in ("width_multiplier", "sequence_length", "vocabulary_size", "text_column",
+                 "task"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     settings = {"epochs": args.epochs, "limit": args.limit}
@@ -299,6 +310,8 @@ def cmd_demo(args):
 
     plt.close(visualize.plot_history(args.out, path=os.path.join(args.out, "loss_curve.png")))
     plots = ["loss_curve.png"] + modality.plots(run, data[1])
+    for line in modality.demo_lines(run):
+        print(line)
     rows = [
         (metric, f"{pretrained[metric]:.4f}", f"{baseline[metric]:.4f}",
          f"{pretrained[metric] - baseline[metric]:+.4f}")

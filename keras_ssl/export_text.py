@@ -1,4 +1,4 @@
-"""Export a pretrained BERT text encoder as a string-in SavedModel.
+"""Export a pretrained text encoder as a string-in SavedModel.
 
 The SavedModel's `serving_default` signature takes a batch of raw strings
 (`texts`, tf.string, shape [None]) and returns `pooled_output` (N, H) and
@@ -6,8 +6,9 @@ The SavedModel's `serving_default` signature takes a batch of raw strings
 vocabulary is a lookup table inside the graph), packing and padding run in
 the graph, so a client (TF Serving, `tf.saved_model.load`,
 `keras.layers.TFSMLayer`) sends text as it is. Beside it, under
-`keras_ssl/`, the export keeps the whole `MaskedLanguageModel` as a `.keras`
-file (to fine-tune), the vocabulary and a `metadata.json`.
+`keras_ssl/`, the export keeps the whole text method (e.g.
+`MaskedLanguageModel`) as a `.keras` file (to fine-tune), the vocabulary and
+a `metadata.json`.
 """
 
 import json
@@ -27,38 +28,32 @@ VOCABULARY_FILENAME = "vocabulary.txt"
 METADATA_FILENAME = "metadata.json"
 
 
-def _text_module(mlm):
-    """A `tf.Module` serving `mlm`'s encoder on raw strings.
+def _text_module(method):
+    """A `tf.Module` serving `method`'s encoder on raw strings.
 
     As for image exports, the variables are frozen copies (non-trainable),
     and `keras.StatelessScope` runs the backbone with them in place of its
     own variables. The tokenizer and packer are the ones used in training.
     """
     module = tf.Module()
-    backbone = mlm.backbone
+    backbone = method.backbone
     module.weights = [
         tf.Variable(v.value, trainable=False, name=v.path.replace("/", "_"))
         for v in backbone.variables
     ]
     mapping = list(zip(backbone.variables, module.weights))
     # Tracked so the vocabulary's lookup table is saved with the graph.
-    module.tokenizer = mlm.tokenizer
-    pad_id = mlm.special_token_ids["[PAD]"]
+    module.tokenizer = method.tokenizer
 
     def embed(texts):
-        token_ids, _ = mlm.packer(mlm.tokenizer(texts))
+        token_ids, padding_mask = method.packer(method.tokenizer(texts))
         token_ids = tf.cast(token_ids, "int32")
+        padding_mask = tf.cast(padding_mask, "bool")
         with keras.StatelessScope(state_mapping=mapping):
-            outputs = backbone(
-                {
-                    "token_ids": token_ids,
-                    "segment_ids": tf.zeros_like(token_ids),
-                    "padding_mask": token_ids != pad_id,
-                },
-                training=False,
-            )
+            outputs = method.backbone_outputs(token_ids, padding_mask, training=False)
+            pooled = method.pool(outputs, padding_mask)
         return {
-            "pooled_output": tf.cast(outputs["pooled_output"], "float32"),
+            "pooled_output": tf.cast(pooled, "float32"),
             "sequence_output": tf.cast(outputs["sequence_output"], "float32"),
         }
 
@@ -68,11 +63,12 @@ def _text_module(mlm):
     return module
 
 
-def export_text_encoder(mlm, path, overwrite=False):
-    """Export a `MaskedLanguageModel`'s BERT encoder with its tokenizer.
+def export_text_encoder(method, path, overwrite=False):
+    """Export a text method's encoder with its tokenizer.
 
     Args:
-        mlm: a `keras_ssl.methods.MaskedLanguageModel`.
+        method: a keras_ssl text method (`MaskedLanguageModel`,
+            `CausalLanguageModel`, `SimCSE`).
         path: folder to write. Must not exist unless `overwrite=True`.
         overwrite: replace an existing folder at `path`.
 
@@ -80,7 +76,8 @@ def export_text_encoder(mlm, path, overwrite=False):
         `path`.
 
     Signature `serving_default`: `texts` (tf.string, shape [None]) ->
-    `pooled_output` float32 (None, hidden_dim) and `sequence_output`
+    `pooled_output` float32 (None, hidden_dim; pooled as the method's
+    `pooling` says, like `method(texts)`) and `sequence_output`
     float32 (None, sequence_length, hidden_dim). Any other input dtype is
     refused by the signature with an error naming the expected `string`.
 
@@ -100,30 +97,32 @@ def export_text_encoder(mlm, path, overwrite=False):
     >>> serve(tf.constant(["a b", "c"]))["sequence_output"].shape
     TensorShape([2, 8, 16])
     """
-    from keras_ssl.methods.masked_language_model import MaskedLanguageModel
+    from keras_ssl.methods.text_method import TextMethod
     from keras_ssl.text import save_vocabulary
 
-    if not isinstance(mlm, MaskedLanguageModel):
+    if not isinstance(method, TextMethod):
         raise TypeError(
-            "`mlm` must be a keras_ssl.methods.MaskedLanguageModel, got "
-            f"{type(mlm).__name__}."
+            "`method` must be a keras_ssl text method (MaskedLanguageModel, "
+            f"CausalLanguageModel, SimCSE), got {type(method).__name__}."
         )
     path, _, tmp_dir = staging_dir(path, overwrite)
     try:
-        module = _text_module(mlm)
+        module = _text_module(method)
         tf.saved_model.save(
             module, tmp_dir, signatures={"serving_default": module.serving_default}
         )
         extra = os.path.join(tmp_dir, KERAS_SUBDIR)
         os.makedirs(extra, exist_ok=True)
-        mlm.save(os.path.join(extra, MODEL_FILENAME))
-        save_vocabulary(mlm.tokenizer, os.path.join(extra, VOCABULARY_FILENAME))
+        method.save(os.path.join(extra, MODEL_FILENAME))
+        save_vocabulary(method.tokenizer, os.path.join(extra, VOCABULARY_FILENAME))
         metadata = {
             "format": "keras_ssl.text_encoder",
             "keras_ssl_version": __version__,
-            "sequence_length": mlm.sequence_length,
-            "hidden_dim": int(mlm.backbone.hidden_dim),
-            "vocabulary_size": int(mlm.backbone.vocabulary_size),
+            "method": type(method).__name__,
+            "pooling": method.pooling,
+            "sequence_length": method.sequence_length,
+            "hidden_dim": int(method.backbone.hidden_dim),
+            "vocabulary_size": int(method.backbone.vocabulary_size),
             "signatures": {
                 "serving_default": {
                     "input": "texts (string, shape [None])",

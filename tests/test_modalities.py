@@ -12,7 +12,7 @@ from keras_ssl import zoo
 def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
-        "simmim", "beit", "denoising", "mlm", "cpc", "wav2vec2"}
+        "simmim", "beit", "denoising", "mlm", "clm", "cpc", "wav2vec2"}
     assert modalities.for_method("cpc").name == "series"
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"
@@ -46,7 +46,8 @@ def test_results_find_their_modality():
     (dict(method="simclr", sequence_length=8), r"Unknown option\(s\) \['sequence_length'\]"),
     (dict(method="mlm", width_multiplier=1.0), r"Unknown option\(s\) \['width_multiplier'\]"),
     (dict(method="mlm", backbone="resnet18"), "Unknown backbone 'resnet18'"),
-    (dict(method="mlm", dataset="sms_spam"), "labelled evaluation set"),
+    (dict(method="clm", backbone="bert_tiny"), "Unknown backbone 'bert_tiny'"),
+    (dict(method="mlm", task="imdb"), "Unknown task 'imdb'"),
     (dict(method="mlm", jit_compile=True), "cannot be used with method 'mlm'"),
     (dict(method="mlm", precision="mixed_float16"), "cannot be used with text methods"),
     (dict(method="simclr", batch_size=1), "`batch_size` must be >= 2"),

@@ -14,3 +14,5 @@ from keras_ssl.backbones.vit import ViTSmall  # noqa: F401
 from keras_ssl.backbones.vit import ViTTiny  # noqa: F401
 from keras_ssl.backbones.bert import BertSmall  # noqa: F401
 from keras_ssl.backbones.bert import BertTiny  # noqa: F401
+from keras_ssl.backbones.gpt import GPTSmall  # noqa: F401
+from keras_ssl.backbones.gpt import GPTTiny  # noqa: F401

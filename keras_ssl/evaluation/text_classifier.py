@@ -1,49 +1,63 @@
-"""Text classifiers on a pretrained BERT, ready for `model.fit` on strings."""
+"""Text classifiers on a pretrained text encoder, ready for `model.fit` on strings."""
 
 import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from keras_ssl.methods.text_method import TextMethod
+from keras_ssl.methods.text_method import as_strings
+from keras_ssl.methods.text_method import StringInputs
+from keras_ssl.methods.text_method import masked_mean
+
 
 def _copy_backbone(backbone):
-    """A copy of a BertBackbone with the same weights, so fine-tuning leaves
-    the pretrained model as it was."""
-    copy = keras_hub.models.BertBackbone.from_config(backbone.get_config())
+    """A copy of a keras-hub backbone with the same weights, so fine-tuning
+    leaves the pretrained model as it was."""
+    copy = type(backbone).from_config(backbone.get_config())
     copy.set_weights(backbone.get_weights())
     return copy
 
 
-def _check_mlm(mlm):
-    from keras_ssl.methods.masked_language_model import MaskedLanguageModel
-
-    if not isinstance(mlm, MaskedLanguageModel):
+def _check_method(method):
+    if not isinstance(method, TextMethod):
         raise TypeError(
-            "`mlm` must be a keras_ssl.methods.MaskedLanguageModel (pretrained, or "
-            f"freshly built for a random-initialisation baseline), got {type(mlm).__name__}."
+            "`method` must be a keras_ssl text method (MaskedLanguageModel, "
+            "CausalLanguageModel, SimCSE; pretrained, or freshly built for a "
+            f"random-initialisation baseline), got {type(method).__name__}."
         )
 
 
-def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
+@keras.saving.register_keras_serializable(package="keras_ssl")
+class TextClassifier(StringInputs, keras.Model):
+    """A functional model on raw strings (built by `text_classifier`).
+
+    `fit`, `evaluate` and `predict` also take Python lists and numpy arrays
+    of `str` (fixed-width unicode or object), which Keras's data adapters
+    refuse; they are turned into `tf.string` tensors first.
+    """
+
+
+def text_classifier(method, num_classes, freeze_backbone=False, learning_rate=None,
                     dropout=0.1, weight_decay=0.01):
     """A compiled classifier on raw strings: texts -> class probabilities.
 
-    Builds the functional model `strings -> WordPiece tokenizer -> packer
-    ([CLS] tokens [SEP] [PAD]...) -> BERT (a copy of the pretrained
-    backbone) -> pooled [CLS] output -> dropout -> softmax`, compiled with
-    AdamW and sparse categorical cross-entropy (metric: accuracy), for
-    `clf.fit(texts, labels)`. This is BERT's fine-tuning recipe (Devlin et
-    al. 2019). The pretrained `mlm` is not modified.
+    Builds the functional model `strings -> tokenizer -> packer ([CLS]
+    tokens [SEP] [PAD]...) -> transformer (a copy of the pretrained
+    backbone) -> pooled features (the method's `pooling`: the mean over the
+    real tokens, or BERT's [CLS] output) -> dropout -> softmax`, compiled
+    with AdamW and sparse categorical cross-entropy (metric: accuracy), for
+    `clf.fit(texts, labels)`: BERT's fine-tuning recipe (Devlin et al.
+    2019) for every text method. The pretrained `method` is not modified.
 
-    Texts may be a `tf.string` tensor, a `tf.data.Dataset` of
-    `(texts, labels)` batches (see `as_text_dataset`), or a numpy array of
-    dtype object (`np.array(texts, dtype=object)`, as returned by
-    `keras_ssl.datasets.load_sms_spam`). Keras itself refuses plain Python
-    lists of strings and numpy's fixed-width unicode arrays.
+    Texts may be a Python list, a numpy array of `str` (unicode or object
+    dtype), a `tf.string` tensor or a `tf.data.Dataset` of `(texts, labels)`
+    batches (see `as_text_dataset`).
 
     Args:
-        mlm: a `keras_ssl.methods.MaskedLanguageModel` (its tokenizer,
-            sequence length and backbone are used).
+        method: a keras_ssl text method (`MaskedLanguageModel`,
+            `CausalLanguageModel`, `SimCSE`): its tokenizer, sequence
+            length, pooling and backbone are used.
         num_classes: number of classes, >= 2; labels are integers in
             [0, num_classes).
         freeze_backbone: train only the classification head on frozen
@@ -52,6 +66,9 @@ def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
             (BERT's range), 1e-3 with a frozen backbone.
         dropout: dropout rate before the classification layer.
         weight_decay: AdamW weight decay.
+
+    Returns:
+        A compiled `TextClassifier` (a functional `keras.Model`).
 
     Example:
 
@@ -62,12 +79,11 @@ def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
     ...                                     hidden_dim=16, intermediate_dim=16)
     >>> mlm = keras_ssl.methods.MaskedLanguageModel(bert, tok, sequence_length=8)
     >>> clf = text_classifier(mlm, num_classes=2)
-    >>> x, y = np.array(texts, dtype=object), np.array([1, 0, 1, 0] * 4)
-    >>> _ = clf.fit(x, y, epochs=1, verbose=0)
-    >>> clf.predict(x[:3], verbose=0).shape
+    >>> _ = clf.fit(np.array(texts), np.array([1, 0, 1, 0] * 4), epochs=1, verbose=0)
+    >>> clf.predict(texts[:3], verbose=0).shape
     (3, 2)
     """
-    _check_mlm(mlm)
+    _check_method(method)
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 2:
         raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
@@ -79,13 +95,18 @@ def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
         raise ValueError(f"`dropout` must lie in [0, 1), got {dropout!r}.")
 
     # === Layers ===
-    backbone = _copy_backbone(mlm.backbone)
+    backbone = _copy_backbone(method.backbone)
     backbone.trainable = not freeze_backbone
-    pad_id = mlm.special_token_ids["[PAD]"]
+    if method.pooling == "mean" and isinstance(backbone.output, dict):
+        # Only the token features are used: a model of the same layers
+        # without BERT's [CLS] pooler, which would get no gradients.
+        backbone = keras.Model(backbone.input, backbone.output["sequence_output"],
+                               name=backbone.name)
+    pad_id = method.special_token_ids["[PAD]"]
     packer = keras_hub.layers.StartEndPacker(
-        sequence_length=mlm.sequence_length,
-        start_value=mlm.special_token_ids["[CLS]"],
-        end_value=mlm.special_token_ids["[SEP]"],
+        sequence_length=method.sequence_length,
+        start_value=method.special_token_ids["[CLS]"],
+        end_value=method.special_token_ids["[SEP]"],
         pad_value=pad_id,
         name="packer",
     )
@@ -94,16 +115,21 @@ def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
 
     # === Functional Model ===
     texts = keras.Input(shape=(), dtype="string", name="texts")
-    token_ids = packer(mlm.tokenizer(texts))
-    features = {
-        "token_ids": token_ids,
-        "segment_ids": keras.ops.zeros_like(token_ids),
-        "padding_mask": keras.ops.not_equal(token_ids, pad_id),
-    }
+    token_ids = packer(method.tokenizer(texts))
+    padding_mask = keras.ops.not_equal(token_ids, pad_id)
+    features = {"token_ids": token_ids, "padding_mask": padding_mask}
+    if isinstance(backbone.input, dict) and "segment_ids" in backbone.input:
+        features["segment_ids"] = keras.ops.zeros_like(token_ids)
     # A frozen backbone also runs in inference mode (no dropout): a probe.
     outputs = backbone(features, training=False) if freeze_backbone else backbone(features)
-    probabilities = classifier(head_dropout(outputs["pooled_output"]))
-    model = keras.Model(texts, probabilities, name="text_classifier")
+    if not isinstance(outputs, dict):
+        outputs = {"sequence_output": outputs}
+    if method.pooling == "cls":
+        pooled = outputs["pooled_output"]
+    else:
+        pooled = masked_mean(outputs["sequence_output"], padding_mask)
+    probabilities = classifier(head_dropout(pooled))
+    model = TextClassifier(texts, probabilities, name="text_classifier")
     model.compile(
         optimizer=keras.optimizers.AdamW(float(learning_rate), weight_decay=weight_decay),
         loss="sparse_categorical_crossentropy",
@@ -112,10 +138,10 @@ def text_classifier(mlm, num_classes, freeze_backbone=False, learning_rate=None,
     return model
 
 
-def text_probe(mlm, num_classes, learning_rate=1e-3, dropout=0.0):
+def text_probe(method, num_classes, learning_rate=1e-3, dropout=0.0):
     """`text_classifier` with the backbone frozen: a linear probe on text.
 
-    Only the softmax layer on the pooled `[CLS]` embedding trains.
+    Only the softmax layer on the pooled embedding trains.
 
     Example:
 
@@ -128,14 +154,15 @@ def text_probe(mlm, num_classes, learning_rate=1e-3, dropout=0.0):
     2
     """
     return text_classifier(
-        mlm, num_classes, freeze_backbone=True, learning_rate=learning_rate, dropout=dropout
+        method, num_classes, freeze_backbone=True, learning_rate=learning_rate, dropout=dropout
     )
 
 
 def as_text_dataset(texts, labels=None, batch_size=32, shuffle=False, seed=0):
     """Strings (and labels) as a batched `tf.data.Dataset` for `fit`/`predict`.
 
-    Accepts Python lists of strings, which `fit` does not take directly.
+    `texts` may be a Python list, a numpy array of `str` or a `tf.string`
+    tensor.
 
     Example:
 
@@ -143,7 +170,7 @@ def as_text_dataset(texts, labels=None, batch_size=32, shuffle=False, seed=0):
     >>> [x.shape[0] for x, _ in ds]
     [2, 1]
     """
-    texts = tf.constant([t for t in texts], dtype=tf.string)
+    texts = as_strings(texts)
     data = texts if labels is None else (texts, tf.constant(np.asarray(labels)))
     if labels is not None and len(np.asarray(labels)) != texts.shape[0]:
         raise ValueError(

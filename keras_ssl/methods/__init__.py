@@ -3,6 +3,7 @@
 from keras_ssl.methods.barlow_twins import BarlowTwins  # noqa: F401
 from keras_ssl.methods.beit import BEiT  # noqa: F401
 from keras_ssl.methods.byol import BYOL  # noqa: F401
+from keras_ssl.methods.causal_language_model import CausalLanguageModel  # noqa: F401
 from keras_ssl.methods.cpc import CPC  # noqa: F401
 from keras_ssl.methods.denoising_autoencoder import DenoisingAutoencoder  # noqa: F401
 from keras_ssl.methods.dino import DINO  # noqa: F401
@@ -20,3 +21,4 @@ from keras_ssl.methods.ssl_method import SeriesMethod  # noqa: F401
 from keras_ssl.methods.vicreg import VICReg  # noqa: F401
 from keras_ssl.methods.vq_tokenizer import VQTokenizer  # noqa: F401
 from keras_ssl.methods.wav2vec2 import Wav2Vec2  # noqa: F401
+from keras_ssl.methods.text_method import TextMethod  # noqa: F401

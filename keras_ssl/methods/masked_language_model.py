@@ -6,29 +6,14 @@ import keras
 import keras_hub
 import tensorflow as tf
 
-from keras_ssl.methods.ssl_method import PretrainingModel
+from keras_ssl.methods.text_method import TextMethod
 from keras_ssl.utils import check_fraction
 
 REQUIRED_TOKENS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
 
 
-def special_token_ids(tokenizer, tokens=REQUIRED_TOKENS):
-    """Ids of BERT's special tokens in `tokenizer`'s vocabulary; error if missing."""
-    vocabulary = tokenizer.get_vocabulary()
-    if vocabulary is None:
-        raise ValueError("`tokenizer` has no vocabulary.")
-    missing = [t for t in tokens if t not in vocabulary]
-    if missing:
-        raise ValueError(
-            f"The tokenizer's vocabulary has no {', '.join(missing)} token(s); "
-            f"MaskedLanguageModel needs {list(tokens)}. Train it with "
-            "keras_ssl.text.train_wordpiece (its default reserved_tokens have them)."
-        )
-    return {t: int(tokenizer.token_to_id(t)) for t in tokens}
-
-
 @keras.saving.register_keras_serializable(package="keras_ssl")
-class MaskedLanguageModel(PretrainingModel):
+class MaskedLanguageModel(TextMethod):
     """BERT masked language modeling (Devlin et al. 2019, "BERT: Pre-training
     of Deep Bidirectional Transformers for Language Understanding").
 
@@ -57,20 +42,27 @@ class MaskedLanguageModel(PretrainingModel):
         tokenizer: a keras-hub tokenizer whose vocabulary has `[PAD]`,
             `[CLS]`, `[SEP]` and `[MASK]` (`keras_ssl.text.train_wordpiece`).
         sequence_length: tokens per packed sequence, `[CLS]` and `[SEP]`
-            included; at most the backbone's `max_sequence_length`.
+            included; at least 8 and at most the backbone's
+            `max_sequence_length`.
         mask_rate: fraction of the tokens selected for prediction, in (0, 1).
         mask_token_rate: of the selected tokens, the fraction replaced by
             `[MASK]`.
         random_token_rate: of the selected tokens, the fraction replaced by
             a random token. `mask_token_rate + random_token_rate <= 1`; the
             remainder is left unchanged.
+        pooling: how `call` and the exports pool the token features into
+            one vector a text: `"mean"` over the real tokens (the default:
+            masked-LM does not train BERT's pooler) or `"cls"`, the pooled
+            `[CLS]` output.
 
     Metrics: `loss`, `masked_accuracy` (top-1 accuracy on the selected
     tokens) and `perplexity` (exp of the epoch's mean loss).
 
     `compile(optimizer="auto")` uses AdamW, learning rate 5e-4, weight decay
-    0.01. `call(x)` (and `predict`) returns the pooled `[CLS]` embedding,
-    shape (N, hidden_dim).
+    0.01. `call(x)` (and `predict`) returns the pooled embedding, shape
+    (N, hidden_dim). `fill_mask(texts)` predicts the tokens at `[MASK]`.
+    Strings may be a `tf.data.Dataset` of string batches, a `tf.string`
+    tensor, a Python list or a numpy array of `str`.
 
     Example:
 
@@ -87,6 +79,8 @@ class MaskedLanguageModel(PretrainingModel):
     (1, 16)
     """
 
+    backbone_types = (keras_hub.models.BertBackbone,)
+    required_tokens = REQUIRED_TOKENS
     jit_unsupported_reason = (
         "its train step tokenizes and masks text with TensorFlow Text and "
         "ragged-tensor ops, which XLA cannot compile."
@@ -100,18 +94,9 @@ class MaskedLanguageModel(PretrainingModel):
         mask_rate=0.15,
         mask_token_rate=0.8,
         random_token_rate=0.1,
+        pooling="mean",
         **kwargs,
     ):
-        if not isinstance(backbone, keras_hub.models.BertBackbone):
-            raise TypeError(
-                "`backbone` must be a keras_hub.models.BertBackbone (e.g. "
-                f"keras_ssl.backbones.BertTiny), got {type(backbone).__name__}."
-            )
-        if not isinstance(tokenizer, keras_hub.tokenizers.Tokenizer):
-            raise TypeError(
-                "`tokenizer` must be a keras_hub tokenizer (e.g. from "
-                f"keras_ssl.text.train_wordpiece), got {type(tokenizer).__name__}."
-            )
         mask_rate = check_fraction("mask_rate", mask_rate)
         mask_token_rate = check_fraction("mask_token_rate", mask_token_rate, False, False)
         random_token_rate = check_fraction("random_token_rate", random_token_rate, False, False)
@@ -120,48 +105,14 @@ class MaskedLanguageModel(PretrainingModel):
                 "`mask_token_rate` + `random_token_rate` must be at most 1, got "
                 f"{mask_token_rate} + {random_token_rate}."
             )
-        if isinstance(sequence_length, bool) or int(sequence_length) != sequence_length:
-            raise TypeError(f"`sequence_length` must be an integer, got {sequence_length!r}.")
-        sequence_length = int(sequence_length)
-        if sequence_length > backbone.max_sequence_length:
-            raise ValueError(
-                f"`sequence_length` ({sequence_length}) is larger than the backbone's "
-                f"`max_sequence_length` ({backbone.max_sequence_length}): build the "
-                "backbone with a longer max_sequence_length or use a shorter sequence."
-            )
-        if sequence_length < 3:
-            raise ValueError(
-                f"`sequence_length` must be at least 3 ([CLS], a token, [SEP]), got "
-                f"{sequence_length}."
-            )
-        if tokenizer.vocabulary_size() != backbone.vocabulary_size:
-            raise ValueError(
-                f"The tokenizer's vocabulary ({tokenizer.vocabulary_size()} tokens) and the "
-                f"backbone's `vocabulary_size` ({backbone.vocabulary_size}) differ: build "
-                "the backbone with vocabulary_size=tokenizer.vocabulary_size()."
-            )
-        ids = special_token_ids(tokenizer)
-        super().__init__(**kwargs)
-        # Tokenization and masking run inside `train_step` with TensorFlow
-        # Text and ragged ops, which have no XLA kernels (Keras's
-        # `jit_compile="auto"` reads this flag).
-        self.supports_jit = False
+        super().__init__(backbone, tokenizer, sequence_length, pooling=pooling, **kwargs)
+        ids = self.special_token_ids
 
         # === Layers ===
-        self.backbone = backbone
-        self.tokenizer = tokenizer
-        self.packer = keras_hub.layers.StartEndPacker(
-            sequence_length=sequence_length,
-            start_value=ids["[CLS]"],
-            end_value=ids["[SEP]"],
-            pad_value=ids["[PAD]"],
-            return_padding_mask=True,
-            name="packer",
-        )
         # The generator selects ceil(mask_rate * tokens) per sequence, at
         # most ceil(mask_rate * (sequence_length - 2)), so this length never
         # truncates a selection; unused slots have weight 0.
-        self.mask_selection_length = max(1, math.ceil(sequence_length * mask_rate))
+        self.mask_selection_length = max(1, math.ceil(self.sequence_length * mask_rate))
         self.masker = keras_hub.layers.MaskedLMMaskGenerator(
             vocabulary_size=backbone.vocabulary_size,
             mask_selection_rate=mask_rate,
@@ -179,16 +130,14 @@ class MaskedLanguageModel(PretrainingModel):
             name="mlm_head",
         )
         self.mlm_head.build(
-            (None, sequence_length, backbone.hidden_dim), (None, self.mask_selection_length)
+            (None, self.sequence_length, backbone.hidden_dim), (None, self.mask_selection_length)
         )
         self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")
 
         # === Config ===
-        self.sequence_length = sequence_length
         self.mask_rate = mask_rate
         self.mask_token_rate = mask_token_rate
         self.random_token_rate = random_token_rate
-        self.special_token_ids = ids
         self.built = True
 
     # Optimizer --------------------------------------------------------------
@@ -199,67 +148,6 @@ class MaskedLanguageModel(PretrainingModel):
 
     def extra_metrics(self):
         return [self.accuracy_tracker]
-
-    # Inputs -----------------------------------------------------------------
-
-    def pack(self, inputs):
-        """Strings or token ids -> `(token_ids, padding_mask)`, each (N, L).
-
-        Strings (shape (N,) or (N, 1)) are tokenized; token ids (ragged, or
-        dense padded with `[PAD]`) are used as they are. Both are packed as
-        `[CLS] tokens [SEP] [PAD]...`, truncated to `sequence_length`.
-        """
-        if isinstance(inputs, dict):
-            raise TypeError(
-                f"{type(self).__name__} expects a batch of strings or token ids, got a dict."
-            )
-        if not isinstance(inputs, (tf.Tensor, tf.RaggedTensor)):
-            inputs = tf.convert_to_tensor(inputs)
-        pad_id = self.special_token_ids["[PAD]"]
-        if inputs.dtype == tf.string:
-            if inputs.shape.rank == 2 and inputs.shape[-1] == 1:
-                inputs = tf.squeeze(inputs, -1)
-            if inputs.shape.rank != 1:
-                raise ValueError(
-                    f"{type(self).__name__} expects a batch of strings of shape (N,), got "
-                    f"shape {inputs.shape}."
-                )
-            token_ids, padding_mask = self.packer(self.tokenizer(inputs))
-        elif inputs.dtype.is_integer:
-            if inputs.shape.rank != 2:
-                raise ValueError(
-                    f"{type(self).__name__} expects token ids of shape (N, tokens), got "
-                    f"shape {inputs.shape}."
-                )
-            inputs = tf.cast(inputs, "int32")
-            if isinstance(inputs, tf.RaggedTensor):
-                token_ids, padding_mask = self.packer(inputs)
-            else:
-                token_ids, padding_mask = self._pack_dense(inputs, pad_id)
-        else:
-            raise TypeError(
-                f"{type(self).__name__} expects strings or integer token ids, got dtype "
-                f"{inputs.dtype.name}."
-            )
-        token_ids = tf.cast(token_ids, "int32")
-        token_ids = tf.ensure_shape(token_ids, [None, self.sequence_length])
-        return token_ids, tf.cast(padding_mask, "bool")
-
-    def _pack_dense(self, inputs, pad_id):
-        unpacked = tf.RaggedTensor.from_tensor(inputs, padding=pad_id)
-        if inputs.shape[-1] != self.sequence_length:
-            return self.packer(unpacked)
-        # Already packed when every row starts with [CLS]: used as it is.
-        already = tf.reduce_all(inputs[:, 0] == self.special_token_ids["[CLS]"])
-        return tf.cond(
-            already,
-            lambda: (inputs, inputs != pad_id),
-            lambda: tuple(self.packer(unpacked)),
-        )
-
-    def prepare_inputs(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        return self.pack(x)
 
     # Pretext task -----------------------------------------------------------
 
@@ -284,14 +172,7 @@ class MaskedLanguageModel(PretrainingModel):
     def compute_ssl_loss(self, inputs, training=True):
         token_ids, padding_mask = inputs
         masked = self.mask(token_ids)
-        outputs = self.backbone(
-            {
-                "token_ids": masked["token_ids"],
-                "segment_ids": tf.zeros_like(token_ids),
-                "padding_mask": padding_mask,
-            },
-            training=training,
-        )
+        outputs = self.backbone_outputs(masked["token_ids"], padding_mask, training=training)
         logits = self.mlm_head(outputs["sequence_output"], masked["mask_positions"])
         logits = tf.cast(logits, "float32")
         weights = tf.cast(masked["mask_weights"], "float32")
@@ -313,50 +194,50 @@ class MaskedLanguageModel(PretrainingModel):
 
     # Inference --------------------------------------------------------------
 
-    def encode(self, inputs, training=False):
-        """The backbone's outputs for strings or token ids.
+    def fill_mask(self, texts, top_k=5):
+        """The most likely tokens at each `[MASK]` of each text.
 
-        Returns `{"pooled_output": (N, H), "sequence_output": (N, L, H)}`.
+        Args:
+            texts: strings with `[MASK]` written in them (e.g. `"the [MASK]
+                is shining"`), in any string form `fit` takes.
+            top_k: how many candidates to return at each mask.
+
+        Returns:
+            A list with one entry per text: for a text with one `[MASK]`, a
+            list of `top_k` `(token, probability)` pairs, best first; for a
+            text with several, a list of such lists, one per mask in order.
+
+        Raises:
+            ValueError: a text without `[MASK]` (or whose masks all fall
+                beyond `sequence_length`), or a bad `top_k`.
+
+        Example:
+
+        >>> import keras_ssl
+        >>> tok = keras_ssl.text.train_wordpiece(["the sun is shining"] * 4, vocabulary_size=40)
+        >>> bert = keras_ssl.backbones.BertTiny(tok.vocabulary_size(), max_sequence_length=16,
+        ...                                     hidden_dim=16, intermediate_dim=32)
+        >>> mlm = MaskedLanguageModel(bert, tok, sequence_length=16)
+        >>> [len(c) for c in mlm.fill_mask(["the [MASK] is shining"], top_k=3)]
+        [3]
         """
-        token_ids, padding_mask = self.pack(inputs)
-        return self.backbone(
-            {
-                "token_ids": token_ids,
-                "segment_ids": tf.zeros_like(token_ids),
-                "padding_mask": padding_mask,
-            },
-            training=training,
-        )
-
-    def call(self, inputs, training=False):
-        """Pooled `[CLS]` embeddings of strings or token ids: (N, hidden_dim)."""
-        return self.encode(inputs, training=training)["pooled_output"]
+        token_ids, padding_mask, positions, top_k = self.masked_inputs(texts, top_k)
+        sequence = self.backbone_outputs(token_ids, padding_mask)["sequence_output"]
+        results = []
+        for row, where in enumerate(positions):
+            logits = self.mlm_head(sequence[row:row + 1], tf.constant(where[None], "int32"))
+            results.append(self.top_tokens(logits[0], top_k))
+        return results
 
     # Serialization ----------------------------------------------------------
 
     def get_config(self):
         config = super().get_config()
-        tokenizer = keras.saving.serialize_keras_object(self.tokenizer)
-        # keras-hub tokenizers keep their vocabulary out of the config and
-        # restore it from the file's assets, which load only after every
-        # constructor has run; this constructor needs the special token ids,
-        # so the vocabulary also goes into the tokenizer's config.
-        tokenizer["config"]["vocabulary"] = list(self.tokenizer.get_vocabulary())
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "tokenizer": tokenizer,
-                "sequence_length": self.sequence_length,
                 "mask_rate": self.mask_rate,
                 "mask_token_rate": self.mask_token_rate,
                 "random_token_rate": self.random_token_rate,
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
-        return cls(**config)

@@ -128,6 +128,11 @@ class Modality:
         the PNG names."""
         return []
 
+    def demo_lines(self, run):
+        """Lines `keras-ssl demo` prints about a finished run (e.g. generated
+        text); none by default."""
+        return []
+
     def probe_model(self, model):
         """What `probe` takes from a trained method (default: its encoder)."""
         return self.encoder(model)

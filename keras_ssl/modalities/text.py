@@ -1,11 +1,21 @@
-"""Text: BERT masked-language-model pretraining on a corpus of lines.
+"""Text: language-model pretraining on a corpus, evaluated on labelled tasks.
 
-Evaluation protocol of a text recipe (SMS spam, stratified train/test
-split, test set): for each label fraction,
+Methods: `mlm` (BERT masked-LM) and `clm` (GPT causal LM). The corpus
+(`dataset`) is a text file or folder, a CSV/TSV file's text column
+(`text_column`), None for Shakespeare, or the name of a labelled task,
+`"sms_spam"` or `"fortunes"`: domain-adaptive pretraining on that task's
+own unlabelled training texts (for fortunes, also the fortune files outside
+the task's topics), as ULMFiT does.
+
+Evaluation protocol of a text recipe, on its `task` (SMS spam, or fortunes
+by topic; a fixed stratified train/test split, scored on the test set), for
+each label fraction:
 * a linear probe (logistic regression) on frozen features, the mean of the
   encoder's token embeddings over the non-padding tokens, and kNN;
-* the whole BERT fine-tuned with a softmax head (`text_classifier`);
-and both for the same architecture randomly initialised.
+* the whole transformer fine-tuned with a softmax head (`text_classifier`),
+  accuracy and macro F1;
+and both for the same architecture randomly initialised, with the same
+tokenizer and schedule.
 """
 
 import math
@@ -22,69 +32,95 @@ from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import linear_probes
 from keras_ssl.utils import check_choice
 
-BACKBONES = ("bert_tiny", "bert_small")
+BACKBONES = {"mlm": ("bert_tiny", "bert_small"), "clm": ("gpt_tiny", "gpt_small")}
+TASKS = ("sms_spam", "fortunes")
+METHOD_NAMES = {"mlm": ("MLM", "BERT", "masked-token accuracy", "masked_accuracy"),
+                "clm": ("causal-LM", "GPT", "next-token accuracy", "next_token_accuracy")}
 
 
-def text_features(mlm, texts, batch_size=256):
-    """Mean of the encoder's token embeddings over non-padding tokens: (N, H).
+def load_task(task, seed=0, data_dir=None):
+    """The labelled data of a text task: `((x_train, y_train), (x_test, y_test))`."""
+    from keras_ssl import datasets
 
-    `mlm` is a `MaskedLanguageModel` (its tokenizer, packer and backbone
-    are used); `texts` an array of strings.
+    check_choice("task", task, TASKS)
+    if task == "sms_spam":
+        return datasets.load_sms_spam(seed=seed)
+    return datasets.load_fortunes(seed=seed)
+
+
+def class_names(task):
+    from keras_ssl.datasets.text import FORTUNES_TOPICS
+
+    return ["ham", "spam"] if task == "sms_spam" else list(FORTUNES_TOPICS)
+
+
+def text_features(method, texts, batch_size=256):
+    """Frozen features of `texts` for the linear probes: (N, H) float32.
+
+    `method` is a text method; its pooled embedding is used (the mean of
+    the token embeddings over the non-padding tokens, for every method
+    trained here).
     """
-    @tf.function(reduce_retracing=True)
-    def embed(batch):
-        token_ids, padding_mask = mlm.pack(batch)
-        outputs = mlm.backbone({"token_ids": token_ids,
-                                "segment_ids": tf.zeros_like(token_ids),
-                                "padding_mask": padding_mask}, training=False)
-        mask = tf.cast(padding_mask, outputs["sequence_output"].dtype)[..., None]
-        total = tf.reduce_sum(outputs["sequence_output"] * mask, axis=1)
-        return tf.cast(total / tf.maximum(tf.reduce_sum(mask, axis=1), 1.0), "float32")
-
-    texts = np.asarray(texts, dtype=object)
-    parts = [embed(tf.constant(list(texts[i:i + batch_size]), tf.string)).numpy()
-             for i in range(0, len(texts), batch_size)]
-    return np.concatenate(parts) if parts else np.zeros((0, mlm.backbone.hidden_dim), "float32")
+    return method.embed(texts, batch_size=batch_size)
 
 
 class TextModality(Modality):
     name = "text"
     methods = {"mlm": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "bert_tiny",
+                       "epochs": 3},
+               "clm": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "gpt_tiny",
                        "epochs": 3}}
     options = {"min_length": 20, "vocabulary_size": 8000, "vocabulary_texts": None,
-               "sequence_length": 64, "held_out_fraction": 0.02}
+               "sequence_length": 64, "held_out_fraction": 0.02, "task": None,
+               "text_column": None}
     precisions = ("float32",)
     weight_decay = 0.01
     export_dirname = "text_encoder"
     quick = {"epochs": 1, "limit": 2000}
     demo = {"epochs": 2, "limit": 8000, "vocabulary_size": 2000, "sequence_length": 32}
-    table_title = ("Text (SMS spam, test accuracy; the fine-tuning columns give accuracy / "
-                   "macro F1):")
+    table_title = ("Text (test accuracy on the recipe's task; the fine-tuning columns give "
+                   "accuracy / macro F1):")
 
     def default_dataset(self):
         return None  # keras_ssl.datasets.read_texts' default: Shakespeare
 
     def configure(self, config):
-        if config.get("dataset") == "sms_spam":
-            raise ValueError(
-                "`dataset` 'sms_spam' is the labelled evaluation set of text methods; "
-                "pretrain on a corpus: a text file or folder, or None for Shakespeare."
-            )
         config = super().configure(config)
-        check_choice("backbone", config["backbone"], BACKBONES)
+        check_choice("backbone", config["backbone"], BACKBONES[config["method"]])
         if config.get("jit_compile") is True:
             raise ValueError(
-                "`jit_compile` True cannot be used with method 'mlm': it tokenizes inside "
-                "its train step, which XLA cannot compile."
+                f"`jit_compile` True cannot be used with method {config['method']!r}: it "
+                "tokenizes inside its train step, which XLA cannot compile."
             )
+        options = config["options"]
+        if options["task"] is None:
+            options["task"] = config["dataset"] if config["dataset"] in TASKS else "sms_spam"
+        check_choice("task", options["task"], TASKS)
         return config
+
+    def read_corpus(self, config):
+        """The pretraining texts of a run config (see the module docstring)."""
+        from keras_ssl import datasets
+        from keras_ssl.datasets import read_texts
+
+        dataset, options = config["dataset"], config["options"]
+        if dataset in TASKS:
+            # Domain-adaptive pretraining: the task's training texts without
+            # their labels (the test texts are never read).
+            (x_train, _), _ = load_task(dataset, seed=int(config["seed"]))
+            texts = [t for t in x_train if len(t) >= options["min_length"]]
+            if dataset == "fortunes":
+                texts += [t for t in datasets.fortunes_corpus()
+                          if len(t) >= options["min_length"]]
+            return texts
+        return read_texts(dataset, min_length=options["min_length"],
+                          column=options["text_column"])
 
     def load_data(self, config, data_dir=None):
         from keras_ssl import text
-        from keras_ssl.datasets import read_texts
 
         options = config["options"]
-        texts = read_texts(config["dataset"], min_length=options["min_length"])
+        texts = self.read_corpus(config)
         order = np.random.default_rng(config["seed"]).permutation(len(texts))
         texts = [texts[i] for i in order]
         if config.get("limit"):
@@ -103,19 +139,21 @@ class TextModality(Modality):
         return {"train": train, "held_out": held_out, "num_train": len(train),
                 "tokenizer": tokenizer}
 
-    def _mlm(self, config, tokenizer):
+    def _method(self, config, tokenizer):
         from keras_ssl import backbones, methods
 
-        builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall}
+        builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall,
+                   "gpt_tiny": backbones.GPTTiny, "gpt_small": backbones.GPTSmall}
+        method = {"mlm": methods.MaskedLanguageModel, "clm": methods.CausalLanguageModel}
         length = config["options"]["sequence_length"]
-        bert = builder[config["backbone"]](tokenizer.vocabulary_size(),
-                                           max_sequence_length=length,
-                                           **config.get("backbone_kwargs", {}))
-        return methods.MaskedLanguageModel(bert, tokenizer, sequence_length=length,
-                                           **config.get("method_kwargs", {}))
+        backbone = builder[config["backbone"]](tokenizer.vocabulary_size(),
+                                               max_sequence_length=length,
+                                               **config.get("backbone_kwargs", {}))
+        return method[config["method"]](backbone, tokenizer, sequence_length=length,
+                                        **config.get("method_kwargs", {}))
 
     def build_model(self, config, data):
-        return self._mlm(config, data["tokenizer"])
+        return self._method(config, data["tokenizer"])
 
     def train_dataset(self, config, data):
         return (tf.data.Dataset.from_tensor_slices(data["train"])
@@ -127,17 +165,47 @@ class TextModality(Modality):
         from keras_ssl import text
 
         text.save_vocabulary(model.tokenizer, os.path.join(run_dir, "vocabulary.txt"))
+        metric = METHOD_NAMES[config["method"]][3]
         held = model.evaluate(
             tf.data.Dataset.from_tensor_slices(data["held_out"]).batch(config["batch_size"]),
             verbose=0, return_dict=True)
-        return {
-            "train_masked_accuracy": float(history.get("masked_accuracy", [float("nan")])[-1]),
-            "held_out_masked_accuracy": float(held["masked_accuracy"]),
+        summary = {
+            f"train_{metric}": float(history.get(metric, [float("nan")])[-1]),
+            f"held_out_{metric}": float(held[metric]),
             "held_out_perplexity": float(held["perplexity"]),
             "num_texts": len(data["train"]),
             "num_held_out": len(data["held_out"]),
             "vocabulary_size": int(model.tokenizer.vocabulary_size()),
         }
+        if config["method"] == "clm":
+            # Exact token-weighted perplexity, and samples for the card:
+            # the first words of held-out texts, continued by top-k sampling.
+            import keras_hub
+
+            summary["held_out_perplexity"] = model.perplexity(data["held_out"])
+            prompts = [" ".join(t.split()[:4]) for t in data["held_out"][:5]]
+            sampler = keras_hub.samplers.TopKSampler(k=10, seed=int(config["seed"]))
+            length = min(48, model.backbone.max_sequence_length)
+            prompts = [p for p in prompts if len(model.tokenizer(p)) + 1 < length]
+            summary["samples"] = [
+                {"prompt": p, "generated": g}
+                for p, g in zip(prompts, model.generate(prompts, max_length=length,
+                                                        sampler=sampler))]
+        return summary
+
+    def demo_lines(self, run):
+        if run["config"]["method"] != "clm":
+            return []
+        import keras_hub
+
+        model = run["model"]
+        prompts = [" ".join(t.split()[:3]) for t in run["data"]["held_out"][:3]]
+        length = min(32, model.backbone.max_sequence_length)
+        prompts = [p for p in prompts if len(model.tokenizer(p)) + 1 < length]
+        sampler = keras_hub.samplers.TopKSampler(k=10, seed=int(run["config"]["seed"]))
+        generated = model.generate(prompts, max_length=length, sampler=sampler)
+        return ["Generated from held-out prompts (top-k sampling):"] + [
+            f"  {p!r} -> {g!r}" for p, g in zip(prompts, generated)]
 
     def encoder(self, model):
         return model.backbone
@@ -166,27 +234,28 @@ class TextModality(Modality):
 
         backbone = Backbone.from_preset(path, verify=False)
         tokenizer = presets.load_tokenizer(path, verify=False)
-        return methods.MaskedLanguageModel(backbone, tokenizer,
-                                           sequence_length=manifest["sequence_length"])
+        method = {"mlm": methods.MaskedLanguageModel,
+                  "clm": methods.CausalLanguageModel}[manifest.get("method") or "mlm"]
+        return method(backbone, tokenizer, sequence_length=manifest["sequence_length"])
 
     def load_eval_data(self, dataset, data_dir=None, seed=0):
-        from keras_ssl import datasets
-
-        check_choice("dataset", dataset or "sms_spam", ("sms_spam",))
-        return datasets.load_sms_spam(seed=seed)
+        check_choice("dataset", dataset or "sms_spam", TASKS)
+        return load_task(dataset or "sms_spam", seed=seed)
 
     def eval_dataset(self, dataset):
-        return "sms_spam"
+        return dataset if dataset in TASKS else "sms_spam"
 
     def eval_data(self, run):
-        return self.load_eval_data("sms_spam", seed=int(run["config"]["seed"]))
+        options = run["config"].get("options", {})
+        task = options.get("task") or self.eval_dataset(run["config"].get("dataset"))
+        return self.load_eval_data(task, seed=int(run["config"]["seed"]))
 
     def probe(self, probe_model, data, fractions=(0.01, 1.0), seed=0, knn=True):
         return linear_probes(lambda x: text_features(probe_model, x), data, fractions,
                              seed=seed, knn=knn)
 
     def new_probe_model(self, config, data):
-        return self._mlm(config, data["tokenizer"])
+        return self._method(config, data["tokenizer"])
 
     def evaluate(self, run, config, quick=False):
         from keras_ssl import datasets, evaluation
@@ -194,16 +263,18 @@ class TextModality(Modality):
         eval_cfg = config.get("evaluation", {})
         fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 0.1, 1.0])]
         seed = int(run["config"]["seed"])
+        task = run["config"]["options"]["task"]
         (x_train, y_train), (x_test, y_test) = self.eval_data(run)
         if quick:  # the machinery at a tiny size: for tests, not for results
             x_train, y_train = x_train[:600], y_train[:600]
             x_test, y_test = x_test[:100], y_test[:100]
+        num_classes = len(class_names(task))
         labelled = ((x_train, y_train), (x_test, y_test))
         batch_size = int(eval_cfg.get("batch_size", 32))
         min_steps = 2 if quick else int(eval_cfg.get("min_steps", 300))
         min_epochs = 1 if quick else int(eval_cfg.get("min_epochs", 3))
         results = {"label_fractions": fractions, "pretrained": {}, "random_init": {},
-                   "sequence_length": run["model"].sequence_length}
+                   "sequence_length": run["model"].sequence_length, "task": task}
         keras.utils.set_random_seed(seed + 1)
         random_model = self.new_probe_model(run["config"], run["data"])
         models = {"pretrained": run["model"], "random_init": random_model}
@@ -219,7 +290,7 @@ class TextModality(Modality):
             for name, model in models.items():
                 keras.utils.set_random_seed(seed + 7)
                 clf = evaluation.text_classifier(
-                    model, num_classes=2,
+                    model, num_classes=num_classes,
                     learning_rate=float(eval_cfg.get("learning_rate", 2e-4)))
                 clf.fit(xs, ys, epochs=epochs, batch_size=batch_size, verbose=0)
                 predictions = np.argmax(clf.predict(x_test, batch_size=256, verbose=0), axis=-1)
@@ -231,19 +302,20 @@ class TextModality(Modality):
         return results
 
     def plots(self, run, test):
-        """A PCA of SMS embeddings (PNG) and TensorBoard Embedding Projector
-        files in the run's `logs/`; returns the PNG names."""
+        """A PCA of the test texts' embeddings (PNG) and TensorBoard Embedding
+        Projector files in the run's `logs/`; returns the PNG names."""
         import matplotlib.pyplot as plt
 
         from keras_ssl import evaluation, visualize
 
+        names = class_names(run["config"]["options"]["task"])
         x, y = test[0][:2000], test[1][:2000]
         features = text_features(run["model"], x)
         plt.close(visualize.plot_embeddings(
-            features, y, class_names=["ham", "spam"],
+            features, y, class_names=names,
             path=os.path.join(run["run_dir"], "embeddings_pca.png")))
         evaluation.write_projector(os.path.join(run["run_dir"], "logs"), features,
-                                   labels=y, class_names=["ham", "spam"])
+                                   labels=y, class_names=names)
         return ["embeddings_pca.png"]
 
     def headline(self, results):
@@ -260,6 +332,8 @@ class TextModality(Modality):
 
     def results_table(self, results):
         fractions = results["label_fractions"]
+        method = results.get("method", "mlm")
+        short, architecture, accuracy_name, metric = METHOD_NAMES[method]
         header = ["encoder"]
         for f in fractions:
             header += [f"linear probe, {fraction_label(f)} labels"]
@@ -267,27 +341,34 @@ class TextModality(Modality):
             header += [f"fine-tune accuracy, {fraction_label(f)} labels",
                        f"fine-tune macro F1, {fraction_label(f)} labels"]
         lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
-        for row, key in (("MLM-pretrained BERT", "pretrained"),
-                         ("randomly initialised BERT (same architecture)", "random_init")):
+        for row, key in ((f"{short}-pretrained {architecture}", "pretrained"),
+                         (f"randomly initialised {architecture} (same architecture)",
+                          "random_init")):
             values = results.get(key, {})
             cells = [format_value(values.get(f"linear_probe@{fraction_label(f)}"))
                      for f in fractions]
             for f in fractions:
-                for metric in ("accuracy", "macro_f1"):
-                    cells.append(format_value(values.get(f"{metric}@{fraction_label(f)}")))
+                for name in ("accuracy", "macro_f1"):
+                    cells.append(format_value(values.get(f"{name}@{fraction_label(f)}")))
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
         pre = results["pretrain"]
         lines += [
             "",
-            f"Masked-token accuracy after pretraining: {pre['train_masked_accuracy']:.4f} "
-            f"(training batches), {pre['held_out_masked_accuracy']:.4f} (held-out lines); "
+            f"{accuracy_name.capitalize()} after pretraining: {pre[f'train_{metric}']:.4f} "
+            f"(training batches), {pre[f'held_out_{metric}']:.4f} (held-out texts); "
             f"held-out perplexity {pre['held_out_perplexity']:.4f}"
             + (f"; {pre['examples_per_second'] * results.get('sequence_length', 0):.0f} "
-               "tokens/s in the MLM train step." if results.get("sequence_length") else "."),
+               f"tokens/s in the {short} train step." if results.get("sequence_length")
+               else "."),
         ]
+        if pre.get("samples"):
+            lines += ["", "Generated continuations (top-k sampling, k = 10, of the first "
+                      "words of held-out texts):", ""]
+            lines += [f"- *{sample['prompt']}* → {sample['generated']}"
+                      for sample in pre["samples"]]
         return "\n".join(lines)
 
-    readme_columns = ("linear probe 1%", "1% labels", "10% labels", "100% labels",
+    readme_columns = ("task", "linear probe 1%", "1% labels", "10% labels", "100% labels",
                       "random-init probe 1%", "random-init 1%", "random-init 10%",
                       "random-init 100%", "pretraining")
 
@@ -302,12 +383,14 @@ class TextModality(Modality):
 
         pre = results["pretrain"]
         return (
-            f"| [{name}](models/{name}/) | {probe('pretrained')} | {pair('pretrained', '1%')} "
+            f"| [{name}](models/{name}/) | {results.get('task', 'sms_spam')} "
+            f"| {probe('pretrained')} | {pair('pretrained', '1%')} "
             f"| {pair('pretrained', '10%')} | {pair('pretrained', '100%')} "
             f"| {probe('random_init')} | {pair('random_init', '1%')} "
             f"| {pair('random_init', '10%')} | {pair('random_init', '100%')} "
             f"| {pre['steps']} steps, {pre['pretrain_seconds'] / 60:.1f} min, "
-            f"masked-token accuracy {pre['held_out_masked_accuracy']:.4f} "
+            f"{METHOD_NAMES[results.get('method', 'mlm')][2]} "
+            f"{pre['held_out_' + METHOD_NAMES[results.get('method', 'mlm')][3]]:.4f} "
             f"| `{results['command']}` |"
         )
 

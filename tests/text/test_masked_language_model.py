@@ -139,7 +139,7 @@ def test_errors_name_the_argument(tokenizer):
         keras_ssl.backbones.BertTiny(0)
     with pytest.raises(ValueError, match="divisible"):
         keras_ssl.backbones.BertTiny(50, hidden_dim=30, num_heads=4)
-    with pytest.raises(TypeError, match="Unknown BERT"):
+    with pytest.raises(TypeError, match="Unknown BertBackbone"):
         keras_ssl.backbones.BertSmall(50, hidden_size=30)
 
 
