@@ -20,7 +20,7 @@ Settings (each a column of the table):
     python benchmarks/throughput.py                      # the full table
     python benchmarks/throughput.py --methods simclr --jit off on \
         --augment step data --steps 8 --repeats 3
-    python benchmarks/throughput.py --methods mlm --batch-size 64   # tokens/s
+    python benchmarks/throughput.py --methods mlm clm --batch-size 64   # tokens/s
     python benchmarks/throughput.py --methods cpc wav2vec2 --batch-size 32   # series/s
 
 Prints a table and writes it as JSON (`--out`). `median` and `best` are
@@ -48,10 +48,12 @@ IMAGE_METHODS = ("simclr", "rotation", "mae", "simmim", "beit", "denoising")
 # a test keeps the two in step without importing TensorFlow here).
 VIT_METHODS = ("mae", "simmim", "beit")
 SERIES_METHODS = ("cpc", "wav2vec2")
+# Text methods and their default backbones (the text modality's registry).
+TEXT_METHODS = {"mlm": "bert_tiny", "clm": "gpt_tiny"}
 # Methods whose step XLA cannot compile (tokenization in the step; the
 # data-dependent shapes of masked positions).
-NO_JIT = ("mlm",) + SERIES_METHODS
-ALL_METHODS = IMAGE_METHODS + ("mlm",) + SERIES_METHODS
+NO_JIT = tuple(TEXT_METHODS) + SERIES_METHODS
+ALL_METHODS = IMAGE_METHODS + tuple(TEXT_METHODS) + SERIES_METHODS
 
 
 def _peak_memory_mb(gpu):
@@ -77,8 +79,8 @@ def run_one(setting):
     keras.utils.set_random_seed(setting["seed"])
     batch_size, steps = setting["batch_size"], setting["steps"]
     baseline_mb = _peak_memory_mb(False)
-    if setting["method"] == "mlm":
-        model, dataset, items = _mlm_model_and_data(setting)
+    if setting["method"] in TEXT_METHODS:
+        model, dataset, items = _text_model_and_data(setting)
         unit = "tokens/s"
     elif setting["method"] in SERIES_METHODS:
         model, dataset, items = _series_model_and_data(setting)
@@ -125,18 +127,19 @@ def run_one(setting):
     return result
 
 
-def _mlm_model_and_data(setting):
+def _text_model_and_data(setting):
     import tensorflow as tf
 
-    from keras_ssl import backbones, datasets, methods, text
+    from keras_ssl import datasets, modalities, text
 
     batch_size, steps = setting["batch_size"], setting["steps"]
     length = setting["sequence_length"]
     lines = datasets.read_texts(min_length=20)[: batch_size * steps * 4]
     tokenizer = text.train_wordpiece(lines, vocabulary_size=8000)
-    backbone = backbones.BertTiny(tokenizer.vocabulary_size(), max_sequence_length=length)
-    setting["encoder_params"] = int(backbone.count_params())
-    model = methods.MaskedLanguageModel(backbone, tokenizer, sequence_length=length)
+    config = {"method": setting["method"], "backbone": setting["backbone"],
+              "options": {"sequence_length": length}}
+    model = modalities.text.TEXT.build_method(config, tokenizer)
+    setting["encoder_params"] = int(model.backbone.count_params())
     dataset = tf.data.Dataset.from_tensor_slices(lines[: batch_size * steps])
     dataset = dataset.batch(batch_size, drop_remainder=True).cache().prefetch(tf.data.AUTOTUNE)
     return model, dataset, batch_size * length
@@ -171,7 +174,7 @@ def settings_for(args, gpu):
                 for augment in augments:
                     yield {
                         "method": method,
-                        "backbone": "bert_tiny" if method == "mlm" else (
+                        "backbone": TEXT_METHODS[method] if method in TEXT_METHODS else (
                             "tcn" if method in SERIES_METHODS else (
                                 "vit" if method in VIT_METHODS else args.backbone)),
                         "width_multiplier": args.width_multiplier,

@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian data package used by the dataset loader's tests and the recipes:
-# the Fashion-MNIST idx files.
+# Debian data packages used by the dataset loaders' tests and the recipes:
+# the Fashion-MNIST idx files, and fortune-cookie quotations by topic (a
+# labelled text task).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-  if ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+  if ! dpkg -s dataset-fashion-mnist fortunes >/dev/null 2>&1; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist fortunes >/dev/null
   fi
 fi
 

@@ -63,6 +63,24 @@ def test_throughput_of_series_methods(tmp_path):
     assert set(throughput.SERIES_METHODS) == set(modalities.get("series").methods)
 
 
+def test_throughput_of_text_methods(tmp_path):
+    out = tmp_path / "text.json"
+    run_script("throughput.py", "--methods", "mlm", "clm", "--batch-size", "4", "--steps", "2",
+               "--repeats", "1", "--sequence-length", "16", "--out", str(out))
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["method"], r["backbone"], r["unit"]) for r in rows} == {
+        ("mlm", "bert_tiny", "tokens/s"), ("clm", "gpt_tiny", "tokens/s")}
+    assert all(r["rate_median"] > 0 for r in rows)
+    from keras_ssl import modalities
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import throughput
+
+    text = modalities.get("text")
+    assert throughput.TEXT_METHODS == {
+        name: defaults["backbone"] for name, defaults in text.methods.items()}
+
+
 def test_throughput_knows_which_methods_default_to_a_vit():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import throughput

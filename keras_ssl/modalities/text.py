@@ -57,11 +57,11 @@ def class_names(task):
 def text_features(method, texts, batch_size=256):
     """Frozen features of `texts` for the linear probes: (N, H) float32.
 
-    `method` is a text method; its pooled embedding is used (the mean of
-    the token embeddings over the non-padding tokens, for every method
-    trained here).
+    `method` is a text method; the features are the mean of its token
+    embeddings over the non-padding tokens, for every method (BERT's [CLS]
+    pooler is not trained by masked-LM).
     """
-    return method.embed(texts, batch_size=batch_size)
+    return method.embed(texts, batch_size=batch_size, pooling="mean")
 
 
 class TextModality(Modality):
@@ -123,10 +123,12 @@ class TextModality(Modality):
         texts = self.read_corpus(config)
         order = np.random.default_rng(config["seed"]).permutation(len(texts))
         texts = [texts[i] for i in order]
-        if config.get("limit"):
-            texts = texts[: int(config["limit"])]
-        held_out = texts[: max(16, int(len(texts) * options["held_out_fraction"]))]
-        train = texts[len(held_out):]
+        # `limit` counts training texts; the held-out share is of the
+        # texts used, at least 16.
+        limit = int(config["limit"]) if config.get("limit") else None
+        used = len(texts) if limit is None else min(len(texts), limit)
+        held_out = texts[: max(16, int(used * options["held_out_fraction"]))]
+        train = texts[len(held_out):][:limit]
         if len(train) < config["batch_size"]:
             raise ValueError(
                 f"The corpus has {len(train)} training texts, fewer than `batch_size` "
@@ -139,7 +141,8 @@ class TextModality(Modality):
         return {"train": train, "held_out": held_out, "num_train": len(train),
                 "tokenizer": tokenizer}
 
-    def _method(self, config, tokenizer):
+    def build_method(self, config, tokenizer):
+        """The text method of a run config, on a fresh backbone for `tokenizer`."""
         from keras_ssl import backbones, methods
 
         builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall,
@@ -153,7 +156,7 @@ class TextModality(Modality):
                                         **config.get("method_kwargs", {}))
 
     def build_model(self, config, data):
-        return self._method(config, data["tokenizer"])
+        return self.build_method(config, data["tokenizer"])
 
     def train_dataset(self, config, data):
         return (tf.data.Dataset.from_tensor_slices(data["train"])
@@ -255,7 +258,7 @@ class TextModality(Modality):
                              seed=seed, knn=knn)
 
     def new_probe_model(self, config, data):
-        return self._method(config, data["tokenizer"])
+        return self.build_method(config, data["tokenizer"])
 
     def evaluate(self, run, config, quick=False):
         from keras_ssl import datasets, evaluation

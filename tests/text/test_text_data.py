@@ -1,4 +1,5 @@
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -89,3 +90,64 @@ def test_sms_spam_split_is_fixed_and_stratified():
     with pytest.raises(ValueError, match="test_fraction"):
         load_sms_spam(test_fraction=1.5)
     assert set(np.unique(y_train)) == {0, 1}
+
+
+def _fortune_folder(tmp_path):
+    folder = tmp_path / "fortunes"
+    folder.mkdir()
+    (folder / "cats").write_text("A cat sat.\n%\nCats  purr\nloudly.\n%\n%\nThe cat ran.\n%\n")
+    (folder / "dogs").write_text("A dog barked.\n%\nDogs fetch.\n%\nThe cat ran.\n")
+    (folder / "misc").write_text("Rain falls.\n%\nThe cat ran.\n%\nSun shines.\n")
+    (folder / "misc.dat").write_bytes(b"\x00\x01")
+    (folder / "misc.u8").symlink_to(folder / "misc")
+    return folder
+
+
+def test_fortunes_topics_labels_and_in_domain_corpus(tmp_path):
+    folder = _fortune_folder(tmp_path)
+    assert text_data.fortune_topics(folder) == ["cats", "dogs", "misc"]
+    assert text_data.read_fortunes("cats", folder) == ["A cat sat.", "Cats purr loudly.",
+                                                       "The cat ran."]
+    (x_train, y_train), (x_test, y_test) = text_data.load_fortunes(
+        ("cats", "dogs"), test_fraction=0.4, data_dir=folder)
+    texts = dict(zip(list(x_train) + list(x_test), list(y_train) + list(y_test)))
+    # "The cat ran." is in both files: kept once, under the first topic.
+    assert texts == {"A cat sat.": 0, "Cats purr loudly.": 0, "The cat ran.": 0,
+                     "A dog barked.": 1, "Dogs fetch.": 1}
+    assert set(y_test) == {0, 1} and x_train.dtype == object
+    # Unlabelled text outside the task's topics, less anything in them.
+    assert text_data.fortunes_corpus(("cats", "dogs"), folder) == ["Rain falls.", "Sun shines."]
+    with pytest.raises(FileNotFoundError, match="apt-get install -y fortunes"):
+        text_data.load_fortunes(data_dir=tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="No fortune file 'birds'.*cats"):
+        text_data.load_fortunes(("cats", "birds"), data_dir=folder)
+    with pytest.raises(ValueError, match="at least 2"):
+        text_data.load_fortunes(("cats",), data_dir=folder)
+
+
+@pytest.mark.skipif(not os.path.isdir(text_data.FORTUNES_DIR),
+                    reason="the Debian package 'fortunes' is not installed")
+def test_fortunes_task_from_the_debian_package():
+    (x_train, y_train), (x_test, y_test) = text_data.load_fortunes(seed=0)
+    assert 4000 < len(x_train) + len(x_test) < 5000
+    assert set(np.unique(y_train)) == set(range(len(text_data.FORTUNES_TOPICS)))
+    assert not set(x_train) & set(x_test)
+    corpus = text_data.fortunes_corpus()
+    assert len(corpus) > 5000 and not set(corpus) & set(x_test)
+
+
+def test_csv_and_tsv_text_columns(tmp_path):
+    (tmp_path / "task.csv").write_text('label,text\n1,"Hello,  world"\n0,Second text here\n')
+    assert read_texts(str(tmp_path / "task.csv"), column="text") == [
+        "Hello, world", "Second text here"]
+    assert strings(load_text(str(tmp_path / "task.csv"), column="text", min_length=13)) == [
+        "Second text here"]
+    (tmp_path / "task.tsv").write_text("ham\tsee you at noon\nspam\tWIN a prize now\n")
+    assert read_texts(str(tmp_path / "task.tsv"), column=1) == [
+        "see you at noon", "WIN a prize now"]
+    with pytest.raises(ValueError, match="`column` 'body' is not in the header"):
+        read_texts(str(tmp_path / "task.csv"), column="body")
+    with pytest.raises(ValueError, match="needs at least 4"):
+        read_texts(str(tmp_path / "task.tsv"), column=3)
+    with pytest.raises(FileNotFoundError, match="CSV file"):
+        read_texts(str(tmp_path), column="text")
