@@ -1,20 +1,32 @@
-"""WordPiece tokenizers trained on a corpus (keras-hub).
+"""WordPiece and SentencePiece tokenizers trained on a corpus (keras-hub).
 
 `train_wordpiece` learns a vocabulary with
 `keras_hub.tokenizers.compute_word_piece_vocabulary` and returns a
 `keras_hub.tokenizers.WordPieceTokenizer`; `save_vocabulary` and
 `load_tokenizer` write and read it as a BERT-style `vocab.txt` (one token a
-line, the token id is the line number).
+line, the token id is the line number). `train_sentencepiece` trains a
+SentencePiece model (ALBERT's tokenizer) and returns a
+`keras_hub.tokenizers.SentencePieceTokenizer`; both put the same special
+tokens first.
 """
 
+import io
 import os
+import re
 
 import keras_hub
 import numpy as np
+import sentencepiece as spm
 import tensorflow as tf
+
+from keras_ssl.utils import check_choice
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 OOV_TOKEN = "[UNK]"
+PAD_TOKEN = "[PAD]"
+SENTENCE_PIECE_MODELS = ("unigram", "bpe", "word", "char")
+# SentencePiece skips longer lines (in bytes); its default is 4192.
+MAX_SENTENCE_PIECE_LINE = 1 << 16
 
 
 def _as_string_dataset(texts):
@@ -48,6 +60,38 @@ def _as_string_dataset(texts):
         "`texts` must be a tf.data.Dataset of strings or a list of strings, got "
         f"{type(texts).__name__}."
     )
+
+
+def _training_corpus(texts, vocabulary_size, reserved_tokens, max_texts):
+    """Check the arguments every tokenizer trainer shares; return the corpus
+    as a dataset of scalar strings (at most `max_texts`) and the reserved
+    tokens as a list."""
+    reserved_tokens = list(reserved_tokens)
+    if not all(isinstance(t, str) and t for t in reserved_tokens):
+        raise TypeError(f"`reserved_tokens` must be non-empty strings, got {reserved_tokens!r}.")
+    if len(set(reserved_tokens)) != len(reserved_tokens):
+        raise ValueError(f"`reserved_tokens` has duplicates: {reserved_tokens!r}.")
+    if OOV_TOKEN not in reserved_tokens:
+        raise ValueError(
+            f"`reserved_tokens` must contain the out-of-vocabulary token {OOV_TOKEN!r}, "
+            f"got {reserved_tokens!r}."
+        )
+    if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, (int, np.integer)):
+        raise TypeError(f"`vocabulary_size` must be an integer, got {vocabulary_size!r}.")
+    if vocabulary_size <= len(reserved_tokens):
+        raise ValueError(
+            f"`vocabulary_size` ({vocabulary_size}) must be larger than the number of "
+            f"special tokens ({len(reserved_tokens)}: {reserved_tokens}), to leave room "
+            "for words."
+        )
+    if max_texts is not None and (isinstance(max_texts, bool) or int(max_texts) < 1):
+        raise ValueError(f"`max_texts` must be a positive integer or None, got {max_texts!r}.")
+    dataset = _as_string_dataset(texts)
+    if max_texts is not None:
+        dataset = dataset.take(int(max_texts))
+    if next(iter(dataset.take(1)), None) is None:
+        raise ValueError("`texts` is empty: cannot train a vocabulary on no text.")
+    return dataset, reserved_tokens
 
 
 def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
@@ -85,31 +129,8 @@ def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
     >>> tok.detokenize(tok(["The cat sat"]))
     ['the cat sat']
     """
-    reserved_tokens = list(reserved_tokens)
-    if not all(isinstance(t, str) and t for t in reserved_tokens):
-        raise TypeError(f"`reserved_tokens` must be non-empty strings, got {reserved_tokens!r}.")
-    if len(set(reserved_tokens)) != len(reserved_tokens):
-        raise ValueError(f"`reserved_tokens` has duplicates: {reserved_tokens!r}.")
-    if OOV_TOKEN not in reserved_tokens:
-        raise ValueError(
-            f"`reserved_tokens` must contain the out-of-vocabulary token {OOV_TOKEN!r}, "
-            f"got {reserved_tokens!r}."
-        )
-    if isinstance(vocabulary_size, bool) or not isinstance(vocabulary_size, (int, np.integer)):
-        raise TypeError(f"`vocabulary_size` must be an integer, got {vocabulary_size!r}.")
-    if vocabulary_size <= len(reserved_tokens):
-        raise ValueError(
-            f"`vocabulary_size` ({vocabulary_size}) must be larger than the number of "
-            f"special tokens ({len(reserved_tokens)}: {reserved_tokens}), to leave room "
-            "for words."
-        )
-    if max_texts is not None and (isinstance(max_texts, bool) or int(max_texts) < 1):
-        raise ValueError(f"`max_texts` must be a positive integer or None, got {max_texts!r}.")
-    dataset = _as_string_dataset(texts)
-    if max_texts is not None:
-        dataset = dataset.take(int(max_texts))
-    if next(iter(dataset.take(1)), None) is None:
-        raise ValueError("`texts` is empty: cannot train a vocabulary on no text.")
+    dataset, reserved_tokens = _training_corpus(texts, vocabulary_size, reserved_tokens,
+                                                max_texts)
     try:
         vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
             dataset.batch(1024),
@@ -131,6 +152,113 @@ def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
     return keras_hub.tokenizers.WordPieceTokenizer(
         vocabulary=vocabulary, lowercase=lowercase, oov_token=OOV_TOKEN
     )
+
+
+def train_sentencepiece(texts, vocabulary_size=8000, lowercase=True,
+                        reserved_tokens=SPECIAL_TOKENS, max_texts=None, model_type="unigram"):
+    """Train a SentencePiece model on a corpus; return a keras-hub tokenizer.
+
+    Runs the `sentencepiece` trainer (Kudo and Richardson 2018; the unigram
+    language model of Kudo 2018 by default, as ALBERT uses) on the texts,
+    one line at a time, and wraps the model in a
+    `keras_hub.tokenizers.SentencePieceTokenizer`. The reserved tokens come
+    first, in order, as in `train_wordpiece`: with the default, `[PAD]` has
+    id 0, `[UNK]` 1, `[CLS]` 2, `[SEP]` 3 and `[MASK]` 4, so the tokenizer
+    serves `MaskedLanguageModel` like a WordPiece one. `[PAD]` and `[UNK]`
+    are SentencePiece's padding and unknown pieces; the others are
+    user-defined symbols, which the tokenizer keeps whole where they are
+    written in a string (`"the [MASK] is"`), as `fill_mask` needs. No
+    begin- or end-of-sentence pieces are added.
+
+    Args:
+        texts: a `tf.data.Dataset` of strings (scalar or batched, e.g. from
+            `keras_ssl.datasets.load_text`), or a list of strings.
+        vocabulary_size: the vocabulary's maximum size, reserved tokens
+            included. The result can be smaller on a small corpus: use
+            `tokenizer.vocabulary_size()` for the model. `"unigram"` and
+            `"bpe"` models also need room for every character of the corpus.
+        lowercase: case-fold the text; the fold is a normalization rule
+            stored in the model, so the tokenizer lowercases its inputs
+            itself (`"The"` and `"the"` get the same ids).
+        reserved_tokens: special tokens placed first. Must contain `[UNK]`
+            (the out-of-vocabulary token); `MaskedLanguageModel` also needs
+            `[PAD]`, `[CLS]`, `[SEP]` and `[MASK]`.
+        max_texts: learn the model from at most this many strings (the
+            first ones), to bound the time on a large corpus.
+        model_type: the SentencePiece algorithm: `"unigram"`, `"bpe"`,
+            `"word"` or `"char"`.
+
+    Returns:
+        A `keras_hub.tokenizers.SentencePieceTokenizer` (ragged output,
+        `[UNK]` for unknown pieces).
+
+    Raises:
+        ValueError: an empty corpus or one without words, a bad argument,
+            or a `vocabulary_size` too small for the reserved tokens and
+            the corpus's characters (the message says the smallest size).
+
+    Example:
+
+    >>> tok = train_sentencepiece(["the cat sat", "the dog sat"] * 4, vocabulary_size=40)
+    >>> tok.id_to_token(0), tok.token_to_id("[MASK]")
+    ('[PAD]', 4)
+    >>> tok.detokenize(tok(["The cat sat"]))
+    ['the cat sat']
+    """
+    check_choice("model_type", model_type, SENTENCE_PIECE_MODELS)
+    dataset, reserved_tokens = _training_corpus(texts, vocabulary_size, reserved_tokens,
+                                                max_texts)
+    meta = {"unk_id": reserved_tokens.index(OOV_TOKEN), "unk_piece": OOV_TOKEN,
+            "pad_id": -1, "bos_id": -1, "eos_id": -1}
+    if PAD_TOKEN in reserved_tokens:
+        meta.update(pad_id=reserved_tokens.index(PAD_TOKEN), pad_piece=PAD_TOKEN)
+    # The trainer fills the ids left free by [UNK] and [PAD] with the
+    # user-defined symbols in order, so the reserved tokens keep theirs.
+    symbols = [t for t in reserved_tokens if t not in (OOV_TOKEN, PAD_TOKEN)]
+
+    def lines():
+        for text in dataset.as_numpy_iterator():
+            for line in text.decode("utf-8").splitlines():
+                if line.strip():
+                    yield line
+
+    if next(lines(), None) is None:
+        raise ValueError(
+            "`texts` holds no words (only empty strings or whitespace): cannot "
+            "train a vocabulary."
+        )
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=lines(),
+            model_writer=model,
+            vocab_size=int(vocabulary_size),
+            model_type=model_type,
+            normalization_rule_name="nmt_nfkc_cf" if lowercase else "nmt_nfkc",
+            user_defined_symbols=symbols,
+            # `vocabulary_size` is a maximum, as for WordPiece: a small
+            # corpus gives a smaller vocabulary instead of an error.
+            hard_vocab_limit=False,
+            max_sentence_length=MAX_SENTENCE_PIECE_LINE,
+            minloglevel=2,
+            **meta,
+        )
+    except RuntimeError as e:
+        needed = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(e))
+        if needed:
+            raise ValueError(
+                f"`vocabulary_size` ({vocabulary_size}) is too small for this corpus: a "
+                f"{model_type!r} SentencePiece model needs at least {needed.group(1)} "
+                "pieces (the reserved tokens and every character of the texts)."
+            ) from e
+        raise ValueError(f"SentencePiece training failed on `texts`: {e}") from e
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=model.getvalue())
+    if tokenizer.get_vocabulary()[:len(reserved_tokens)] != reserved_tokens:
+        raise ValueError(
+            f"The trained SentencePiece vocabulary does not start with `reserved_tokens` "
+            f"{reserved_tokens!r} (got {tokenizer.get_vocabulary()[:len(reserved_tokens)]!r})."
+        )
+    return tokenizer
 
 
 def _check_tokenizer(tokenizer):

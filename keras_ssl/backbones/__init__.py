@@ -16,3 +16,5 @@ from keras_ssl.backbones.bert import BertSmall  # noqa: F401
 from keras_ssl.backbones.bert import BertTiny  # noqa: F401
 from keras_ssl.backbones.gpt import GPTSmall  # noqa: F401
 from keras_ssl.backbones.gpt import GPTTiny  # noqa: F401
+from keras_ssl.backbones.albert import AlbertSmall  # noqa: F401
+from keras_ssl.backbones.albert import AlbertTiny  # noqa: F401

@@ -11,6 +11,9 @@ serialization of the backbone with its tokenizer. A method
 task: `compute_ssl_loss` and its heads.
 """
 
+import base64
+import binascii
+
 import keras
 import keras_hub
 import numpy as np
@@ -121,6 +124,24 @@ def masked_mean(sequence, padding_mask):
     mask = keras.ops.cast(padding_mask, sequence.dtype)[..., None]
     total = keras.ops.sum(sequence * mask, axis=1)
     return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
+
+
+def _join_mask_to_word(token_ids, vocabulary):
+    """SentencePiece token ids with a lone word-start piece ("\u2581") before
+    `[MASK]` dropped.
+
+    SentencePiece keeps `[MASK]` (a user-defined symbol) whole, but the
+    space before it becomes a piece of its own; in training `[MASK]`
+    replaces a whole piece that carries its word start, so `fill_mask`
+    does the same."""
+    if "\u2581" not in vocabulary:
+        return token_ids
+    space, mask = vocabulary.index("\u2581"), vocabulary.index("[MASK]")
+    rows = token_ids.to_list() if hasattr(token_ids, "to_list") else token_ids
+    rows = [[t for i, t in enumerate(ids)
+             if not (t == space and i + 1 < len(ids) and ids[i + 1] == mask)]
+            for ids in (list(map(int, r)) for r in rows)]
+    return tf.ragged.constant(rows, dtype="int32", ragged_rank=1)
 
 
 class StringInputs:
@@ -323,14 +344,29 @@ class TextMethod(StringInputs, PretrainingModel):
         """Pooled embeddings of strings or token ids: (N, hidden_dim)."""
         return self.encode(inputs, training=training)["pooled_output"]
 
-    def embed(self, texts, batch_size=256):
-        """Pooled float32 embeddings of `texts` (any string form) as numpy, (N, H)."""
+    def embed(self, texts, batch_size=256, pooling=None):
+        """Pooled float32 embeddings of `texts` (any string form) as numpy, (N, H).
+
+        `pooling` overrides the method's (`"mean"` or `"cls"`).
+        """
         texts = as_strings(texts)
-        if getattr(self, "_embed_function", None) is None:
-            self._embed_function = tf.function(
-                lambda batch: tf.cast(self.call(batch, training=False), "float32"),
-                reduce_retracing=True)
-        parts = [self._embed_function(texts[i:i + batch_size]).numpy()
+        pooling = self.pooling if pooling is None else pooling
+        check_choice("pooling", pooling, POOLINGS)
+        if pooling == "cls" and not (isinstance(self.backbone.output, dict)
+                                     and "pooled_output" in self.backbone.output):
+            raise ValueError(f"`pooling` 'cls': {type(self.backbone).__name__} has no pooled "
+                             "[CLS] output; use 'mean'.")
+        functions = self.__dict__.setdefault("_embed_functions", {})
+        if pooling not in functions:
+            def embed(batch):
+                token_ids, padding_mask = self.pack(batch)
+                outputs = self.backbone_outputs(token_ids, padding_mask, training=False)
+                if pooling == "cls":
+                    return tf.cast(outputs["pooled_output"], "float32")
+                return tf.cast(masked_mean(outputs["sequence_output"], padding_mask), "float32")
+
+            functions[pooling] = tf.function(embed, reduce_retracing=True)
+        parts = [functions[pooling](texts[i:i + batch_size]).numpy()
                  for i in range(0, int(texts.shape[0]), int(batch_size))]
         if not parts:
             return np.zeros((0, self.backbone.hidden_dim), "float32")
@@ -356,15 +392,20 @@ class TextMethod(StringInputs, PretrainingModel):
                 "(its default reserved_tokens have [MASK])."
             )
         texts = as_strings(texts)
-        if getattr(self, "_mask_aware_tokenizer", None) is None:
-            # The training tokenizer splits "[MASK]" written in a string into
-            # "[", "mask", "]"; this copy keeps the special tokens whole.
-            config = self.tokenizer.get_config()
-            specials = [t for t in vocabulary if t.startswith("[") and t.endswith("]")]
-            config.update(vocabulary=list(vocabulary), special_tokens=specials,
-                          special_tokens_in_strings=True)
-            self._mask_aware_tokenizer = type(self.tokenizer).from_config(config)
-        token_ids, padding_mask = self.packer(self._mask_aware_tokenizer(texts))
+        if isinstance(self.tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+            token_ids = _join_mask_to_word(self.tokenizer(texts), vocabulary)
+        else:
+            if getattr(self, "_mask_aware_tokenizer", None) is None:
+                # The training tokenizer splits "[MASK]" written in a string
+                # into "[", "mask", "]"; this copy keeps the special tokens
+                # whole.
+                config = self.tokenizer.get_config()
+                specials = [t for t in vocabulary if t.startswith("[") and t.endswith("]")]
+                config.update(vocabulary=list(vocabulary), special_tokens=specials,
+                              special_tokens_in_strings=True)
+                self._mask_aware_tokenizer = type(self.tokenizer).from_config(config)
+            token_ids = self._mask_aware_tokenizer(texts)
+        token_ids, padding_mask = self.packer(token_ids)
         token_ids = tf.cast(token_ids, "int32")
         mask_id = int(self.tokenizer.token_to_id("[MASK]"))
         positions = []
@@ -397,8 +438,12 @@ class TextMethod(StringInputs, PretrainingModel):
         # keras-hub tokenizers keep their vocabulary out of the config and
         # restore it from the file's assets, which load only after every
         # constructor has run; this constructor needs the special token ids,
-        # so the vocabulary also goes into the tokenizer's config.
-        tokenizer["config"]["vocabulary"] = list(self.tokenizer.get_vocabulary())
+        # so the vocabulary also goes into the tokenizer's config (for a
+        # SentencePiece tokenizer, its model as base64 text).
+        if isinstance(self.tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+            tokenizer["config"]["proto"] = base64.b64encode(self.tokenizer.proto).decode("ascii")
+        else:
+            tokenizer["config"]["vocabulary"] = list(self.tokenizer.get_vocabulary())
         config.update(
             {
                 "backbone": keras.saving.serialize_keras_object(self.backbone),
@@ -413,5 +458,15 @@ class TextMethod(StringInputs, PretrainingModel):
     def from_config(cls, config):
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        tokenizer = config["tokenizer"]
+        proto = tokenizer.get("config", {}).get("proto")
+        if isinstance(proto, str):
+            # get_config's base64 text; keras-hub would read a short string
+            # as a file path, so it gets the bytes.
+            try:
+                proto = base64.b64decode(proto, validate=True)
+            except binascii.Error:
+                pass
+            tokenizer = dict(tokenizer, config=dict(tokenizer["config"], proto=proto))
+        config["tokenizer"] = keras.saving.deserialize_keras_object(tokenizer)
         return cls(**config)
