@@ -25,6 +25,8 @@ setup(
         "tensorflow>=2.21,<2.22",
         "tensorflow-text>=2.21,<2.22",
         "keras-hub>=0.32,<0.33",
+        # SentencePiece vocabularies (text.train_sentencepiece; ALBERT).
+        "sentencepiece>=0.2,<0.3",
         "tensorflow-datasets>=4.9.10,<4.10",
         # tensorflow-datasets imports it without declaring it on Python 3.11.
         "importlib-resources",

@@ -24,7 +24,6 @@ from keras_ssl.version import __version__
 
 KERAS_SUBDIR = "keras_ssl"
 MODEL_FILENAME = "model.keras"
-VOCABULARY_FILENAME = "vocabulary.txt"
 METADATA_FILENAME = "metadata.json"
 
 
@@ -99,6 +98,7 @@ def export_text_encoder(method, path, overwrite=False):
     """
     from keras_ssl.methods.text_method import TextMethod
     from keras_ssl.text import save_vocabulary
+    from keras_ssl.text import vocabulary_filename
 
     if not isinstance(method, TextMethod):
         raise TypeError(
@@ -114,7 +114,8 @@ def export_text_encoder(method, path, overwrite=False):
         extra = os.path.join(tmp_dir, KERAS_SUBDIR)
         os.makedirs(extra, exist_ok=True)
         method.save(os.path.join(extra, MODEL_FILENAME))
-        save_vocabulary(method.tokenizer, os.path.join(extra, VOCABULARY_FILENAME))
+        save_vocabulary(method.tokenizer,
+                        os.path.join(extra, vocabulary_filename(method.tokenizer)))
         metadata = {
             "format": "keras_ssl.text_encoder",
             "keras_ssl_version": __version__,

@@ -8,6 +8,11 @@ line, the token id is the line number). `train_sentencepiece` trains a
 SentencePiece model (ALBERT's tokenizer) and returns a
 `keras_hub.tokenizers.SentencePieceTokenizer`; both put the same special
 tokens first.
+
+Word-level augmentation of raw strings (EDA's random deletion, swap and
+replacement; usable in `tf.data.Dataset.map`) is here too:
+`RandomWordDeletion`, `RandomWordSwap`, `RandomWordReplacement` (defined in
+`keras_ssl.layers`).
 """
 
 import io
@@ -19,6 +24,9 @@ import numpy as np
 import sentencepiece as spm
 import tensorflow as tf
 
+from keras_ssl.layers.word_augmentation import RandomWordDeletion  # noqa: F401
+from keras_ssl.layers.word_augmentation import RandomWordReplacement  # noqa: F401
+from keras_ssl.layers.word_augmentation import RandomWordSwap  # noqa: F401
 from keras_ssl.utils import check_choice
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -262,24 +270,40 @@ def train_sentencepiece(texts, vocabulary_size=8000, lowercase=True,
 
 
 def _check_tokenizer(tokenizer):
-    if not isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
+    if not isinstance(tokenizer, (keras_hub.tokenizers.WordPieceTokenizer,
+                                  keras_hub.tokenizers.SentencePieceTokenizer)):
         raise TypeError(
-            "`tokenizer` must be a keras_hub.tokenizers.WordPieceTokenizer, got "
-            f"{type(tokenizer).__name__}."
+            "`tokenizer` must be a keras_hub.tokenizers.WordPieceTokenizer or "
+            f"SentencePieceTokenizer, got {type(tokenizer).__name__}."
         )
     if tokenizer.get_vocabulary() is None:
         raise ValueError("`tokenizer` has no vocabulary.")
 
 
-def save_vocabulary(tokenizer, path):
-    """Write the tokenizer's vocabulary to `path`, one token a line.
+def vocabulary_filename(tokenizer):
+    """The file name `save_vocabulary` gives a tokenizer's vocabulary:
+    `vocabulary.txt` (WordPiece) or `sentencepiece.model`."""
+    _check_tokenizer(tokenizer)
+    if isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+        return "sentencepiece.model"
+    return "vocabulary.txt"
 
-    The file is a BERT-style `vocab.txt`; `load_tokenizer(path)` reads it
-    back. Returns `path`.
+
+def save_vocabulary(tokenizer, path):
+    """Write the tokenizer's vocabulary to `path`; `load_tokenizer(path)`
+    reads it back. Returns `path`.
+
+    A WordPiece vocabulary is a BERT-style `vocab.txt`, one token a line (the
+    token id is the line number); a SentencePiece tokenizer's is its model
+    file (name it `*.model`, see `vocabulary_filename`).
     """
     _check_tokenizer(tokenizer)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if isinstance(tokenizer, keras_hub.tokenizers.SentencePieceTokenizer):
+        with open(path, "wb") as f:
+            f.write(tokenizer.proto)
+        return path
     with open(path, "w", encoding="utf-8") as f:
         for token in tokenizer.get_vocabulary():
             f.write(token + "\n")
@@ -287,12 +311,14 @@ def save_vocabulary(tokenizer, path):
 
 
 def load_tokenizer(path, lowercase=True):
-    """A `WordPieceTokenizer` from a vocabulary file (see `save_vocabulary`).
+    """A tokenizer from a vocabulary file (see `save_vocabulary`).
 
     Args:
-        path: the vocabulary file, one token a line.
-        lowercase: must match the setting the vocabulary was trained with
-            (`train_wordpiece`'s default is True).
+        path: a WordPiece vocabulary file, one token a line, or a
+            SentencePiece model file (`*.model`).
+        lowercase: for WordPiece, must match the setting the vocabulary was
+            trained with (`train_wordpiece`'s default is True); a
+            SentencePiece model carries its own normalization.
 
     Example:
 
@@ -305,6 +331,9 @@ def load_tokenizer(path, lowercase=True):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"`path` {path!r} does not exist (expected a vocabulary file).")
+    if path.endswith(".model"):
+        with open(path, "rb") as f:
+            return keras_hub.tokenizers.SentencePieceTokenizer(proto=f.read())
     with open(path, encoding="utf-8") as f:
         vocabulary = [line.rstrip("\n") for line in f]
     if vocabulary and vocabulary[-1] == "":

@@ -12,7 +12,7 @@ from keras_ssl import zoo
 def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
-        "simmim", "beit", "denoising", "mlm", "clm", "cpc", "wav2vec2"}
+        "simmim", "beit", "denoising", "mlm", "sop", "clm", "simcse", "cpc", "wav2vec2"}
     assert modalities.for_method("cpc").name == "series"
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"

@@ -16,3 +16,5 @@ from keras_ssl.layers.random_rotation90 import RandomRotation90  # noqa: F401
 from keras_ssl.layers.simclr_augmenter import SimCLRAugmenter  # noqa: F401
 from keras_ssl.layers.simclr_projection_head import SimCLRProjectionHead  # noqa: F401
 from keras_ssl.layers.span_masking import span_mask  # noqa: F401
+from keras_ssl.layers.word_augmentation import (  # noqa: F401
+    RandomWordDeletion, RandomWordReplacement, RandomWordSwap)

@@ -13,6 +13,7 @@ from keras_ssl.methods.masked_language_model import MaskedLanguageModel  # noqa:
 from keras_ssl.methods.moco import MoCo  # noqa: F401
 from keras_ssl.methods.rotation_prediction import RotationPrediction  # noqa: F401
 from keras_ssl.methods.simclr import SimCLR  # noqa: F401
+from keras_ssl.methods.simcse import SimCSE  # noqa: F401
 from keras_ssl.methods.simmim import SimMIM  # noqa: F401
 from keras_ssl.methods.simsiam import SimSiam  # noqa: F401
 from keras_ssl.methods.ssl_method import PretrainingModel  # noqa: F401

@@ -76,6 +76,7 @@ class JointEmbeddingMethod(SSLMethod):
     """
 
     min_batch_size = 2
+    batch_items = "images"
     # Whether the method compares more than two views (a MultiCrop with
     # local crops); the others reject such an augmenter.
     multi_crop = False
@@ -198,28 +199,10 @@ class JointEmbeddingMethod(SSLMethod):
             tf.data.AUTOTUNE
         )
 
-    def _batch_message(self):
-        return (
-            f"{type(self).__name__} needs at least {self.min_batch_size} images per "
-            "batch (its loss compares samples of a batch)"
-        )
-
-    def check_fit_data(self, batch_size):
-        if batch_size is not None and batch_size < self.min_batch_size:
-            raise ValueError(f"{self._batch_message()}; got batch_size={batch_size}.")
-
     def compute_ssl_loss(self, inputs, training=True):
         views = inputs if isinstance(inputs, tuple) else None
         images = views[0] if views is not None else inputs
-        static_batch = images.shape[0]
-        if static_batch is not None and static_batch < self.min_batch_size:
-            raise ValueError(f"{self._batch_message()}; got a batch of {static_batch}.")
-        check = tf.debugging.assert_greater_equal(
-            tf.shape(images)[0],
-            self.min_batch_size,
-            message=f"{self._batch_message()}. Use a larger batch_size, or drop_remainder=True.",
-        )
-        with tf.control_dependencies([check]):
+        with tf.control_dependencies([self.check_batch(images)]):
             if views is None:
                 views = self.make_views(tf.identity(images))
             else:

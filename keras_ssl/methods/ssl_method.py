@@ -268,9 +268,36 @@ class PretrainingModel(keras.Model):
             if tf.as_dtype(v.dtype).is_floating and id(v) not in skip
         ]
 
+    #: the smallest batch the pretext loss works with (a contrastive loss
+    #: needs other samples in the batch); None accepts any
+    min_batch_size = None
+    #: what a batch holds, for the batch-size errors
+    batch_items = "samples"
+
+    def _batch_message(self):
+        return (
+            f"{type(self).__name__} needs at least {self.min_batch_size} {self.batch_items} "
+            "per batch (its loss compares the samples of a batch)"
+        )
+
     def check_fit_data(self, batch_size):
         """Check the global batch size of a `fit` call before training
-        starts (None when unknown). The default accepts any."""
+        starts (None when unknown) against `min_batch_size`."""
+        if self.min_batch_size and batch_size is not None and batch_size < self.min_batch_size:
+            raise ValueError(f"{self._batch_message()}; got batch_size={batch_size}.")
+
+    def check_batch(self, batch):
+        """Refuse a batch smaller than `min_batch_size`: at trace time for a
+        static size, else at run time. Returns the run-time check, for
+        `tf.control_dependencies`."""
+        static_batch = batch.shape[0]
+        if static_batch is not None and static_batch < self.min_batch_size:
+            raise ValueError(f"{self._batch_message()}; got a batch of {static_batch}.")
+        return tf.debugging.assert_greater_equal(
+            tf.shape(batch)[0],
+            self.min_batch_size,
+            message=f"{self._batch_message()}. Use a larger batch_size, or drop_remainder=True.",
+        )
 
     def fit(self, *args, **kwargs):
         self.check_fit_data(_fit_batch_size(args, kwargs))

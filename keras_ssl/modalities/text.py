@@ -1,6 +1,9 @@
 """Text: language-model pretraining on a corpus, evaluated on labelled tasks.
 
-Methods: `mlm` (BERT masked-LM) and `clm` (GPT causal LM). The corpus
+Methods: `mlm` (BERT masked-LM), `sop` (masked-LM with ALBERT's
+sentence-order prediction), `clm` (GPT causal LM) and `simcse` (SimCSE's
+dropout views); BERT or ALBERT backbones (ALBERT with a SentencePiece
+vocabulary by default), GPT for `clm`. The corpus
 (`dataset`) is a text file or folder, a CSV/TSV file's text column
 (`text_column`), None for Shakespeare, or the name of a labelled task,
 `"sms_spam"` or `"fortunes"`: domain-adaptive pretraining on that task's
@@ -32,10 +35,31 @@ from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import linear_probes
 from keras_ssl.utils import check_choice
 
-BACKBONES = {"mlm": ("bert_tiny", "bert_small"), "clm": ("gpt_tiny", "gpt_small")}
+_ENCODERS = ("bert_tiny", "bert_small", "albert_tiny", "albert_small")
+BACKBONES = {"mlm": _ENCODERS, "sop": _ENCODERS, "clm": ("gpt_tiny", "gpt_small"),
+             "simcse": ("bert_tiny", "bert_small")}
+ARCHITECTURES = {"bert": "BERT", "albert": "ALBERT", "gpt": "GPT"}
 TASKS = ("sms_spam", "fortunes")
-METHOD_NAMES = {"mlm": ("MLM", "BERT", "masked-token accuracy", "masked_accuracy"),
-                "clm": ("causal-LM", "GPT", "next-token accuracy", "next_token_accuracy")}
+# method -> (short name, its pretext metric in words, the metric's key)
+METHOD_NAMES = {"mlm": ("MLM", "masked-token accuracy", "masked_accuracy"),
+                "sop": ("MLM + SOP", "masked-token accuracy", "masked_accuracy"),
+                "clm": ("causal-LM", "next-token accuracy", "next_token_accuracy"),
+                "simcse": ("SimCSE", "contrastive accuracy", "contrastive_accuracy")}
+
+
+def method_class(method):
+    """The class and fixed keyword arguments of text method `method`."""
+    from keras_ssl import methods
+
+    return {"mlm": (methods.MaskedLanguageModel, {}),
+            "sop": (methods.MaskedLanguageModel, {"sentence_task": "sop"}),
+            "clm": (methods.CausalLanguageModel, {}),
+            "simcse": (methods.SimCSE, {})}[method]
+
+
+def architecture(backbone):
+    """"BERT", "ALBERT" or "GPT" for a backbone name such as "bert_tiny"."""
+    return ARCHITECTURES[(backbone or "bert_tiny").split("_")[0]]
 
 
 def load_task(task, seed=0, data_dir=None):
@@ -68,11 +92,15 @@ class TextModality(Modality):
     name = "text"
     methods = {"mlm": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "bert_tiny",
                        "epochs": 3},
+               "sop": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "bert_tiny",
+                       "epochs": 3},
                "clm": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "gpt_tiny",
-                       "epochs": 3}}
+                       "epochs": 3},
+               "simcse": {"batch_size": 64, "learning_rate": 3e-4, "backbone": "bert_tiny",
+                          "epochs": 3}}
     options = {"min_length": 20, "vocabulary_size": 8000, "vocabulary_texts": None,
                "sequence_length": 64, "held_out_fraction": 0.02, "task": None,
-               "text_column": None}
+               "text_column": None, "tokenizer": None}
     precisions = ("float32",)
     weight_decay = 0.01
     export_dirname = "text_encoder"
@@ -96,6 +124,11 @@ class TextModality(Modality):
         if options["task"] is None:
             options["task"] = config["dataset"] if config["dataset"] in TASKS else "sms_spam"
         check_choice("task", options["task"], TASKS)
+        if options["tokenizer"] is None:
+            # ALBERT's own recipe: a SentencePiece vocabulary.
+            albert = config["backbone"].startswith("albert")
+            options["tokenizer"] = "sentencepiece" if albert else "wordpiece"
+        check_choice("tokenizer", options["tokenizer"], ("wordpiece", "sentencepiece"))
         return config
 
     def read_corpus(self, config):
@@ -134,7 +167,9 @@ class TextModality(Modality):
                 f"The corpus has {len(train)} training texts, fewer than `batch_size` "
                 f"({config['batch_size']})."
             )
-        tokenizer = text.train_wordpiece(
+        train_tokenizer = (text.train_sentencepiece if options["tokenizer"] == "sentencepiece"
+                           else text.train_wordpiece)
+        tokenizer = train_tokenizer(
             train, vocabulary_size=options["vocabulary_size"], lowercase=True,
             max_texts=options["vocabulary_texts"],
         )
@@ -143,17 +178,18 @@ class TextModality(Modality):
 
     def build_method(self, config, tokenizer):
         """The text method of a run config, on a fresh backbone for `tokenizer`."""
-        from keras_ssl import backbones, methods
+        from keras_ssl import backbones
 
         builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall,
+                   "albert_tiny": backbones.AlbertTiny, "albert_small": backbones.AlbertSmall,
                    "gpt_tiny": backbones.GPTTiny, "gpt_small": backbones.GPTSmall}
-        method = {"mlm": methods.MaskedLanguageModel, "clm": methods.CausalLanguageModel}
         length = config["options"]["sequence_length"]
         backbone = builder[config["backbone"]](tokenizer.vocabulary_size(),
                                                max_sequence_length=length,
                                                **config.get("backbone_kwargs", {}))
-        return method[config["method"]](backbone, tokenizer, sequence_length=length,
-                                        **config.get("method_kwargs", {}))
+        cls, fixed = method_class(config["method"])
+        kwargs = {**fixed, **config.get("method_kwargs", {})}
+        return cls(backbone, tokenizer, sequence_length=length, **kwargs)
 
     def build_model(self, config, data):
         return self.build_method(config, data["tokenizer"])
@@ -167,19 +203,24 @@ class TextModality(Modality):
     def finish(self, model, data, config, run_dir, history):
         from keras_ssl import text
 
-        text.save_vocabulary(model.tokenizer, os.path.join(run_dir, "vocabulary.txt"))
-        metric = METHOD_NAMES[config["method"]][3]
+        text.save_vocabulary(model.tokenizer,
+                             os.path.join(run_dir, text.vocabulary_filename(model.tokenizer)))
+        metric = METHOD_NAMES[config["method"]][2]
         held = model.evaluate(
             tf.data.Dataset.from_tensor_slices(data["held_out"]).batch(config["batch_size"]),
             verbose=0, return_dict=True)
         summary = {
             f"train_{metric}": float(history.get(metric, [float("nan")])[-1]),
             f"held_out_{metric}": float(held[metric]),
-            "held_out_perplexity": float(held["perplexity"]),
+            "held_out_loss": float(held["loss"]),
             "num_texts": len(data["train"]),
             "num_held_out": len(data["held_out"]),
             "vocabulary_size": int(model.tokenizer.vocabulary_size()),
         }
+        if "perplexity" in held:
+            summary["held_out_perplexity"] = float(held["perplexity"])
+        if "sentence_accuracy" in held:
+            summary["held_out_sentence_accuracy"] = float(held["sentence_accuracy"])
         if config["method"] == "clm":
             # Exact token-weighted perplexity, and samples for the card:
             # the first words of held-out texts, continued by top-k sampling.
@@ -232,14 +273,13 @@ class TextModality(Modality):
         return model
 
     def probe_model_from_preset(self, path, manifest):
-        from keras_ssl import methods, presets
+        from keras_ssl import presets
         from keras_ssl.backbones import Backbone
 
         backbone = Backbone.from_preset(path, verify=False)
         tokenizer = presets.load_tokenizer(path, verify=False)
-        method = {"mlm": methods.MaskedLanguageModel,
-                  "clm": methods.CausalLanguageModel}[manifest.get("method") or "mlm"]
-        return method(backbone, tokenizer, sequence_length=manifest["sequence_length"])
+        cls, fixed = method_class(manifest.get("method") or "mlm")
+        return cls(backbone, tokenizer, sequence_length=manifest["sequence_length"], **fixed)
 
     def load_eval_data(self, dataset, data_dir=None, seed=0):
         check_choice("dataset", dataset or "sms_spam", TASKS)
@@ -277,7 +317,8 @@ class TextModality(Modality):
         min_steps = 2 if quick else int(eval_cfg.get("min_steps", 300))
         min_epochs = 1 if quick else int(eval_cfg.get("min_epochs", 3))
         results = {"label_fractions": fractions, "pretrained": {}, "random_init": {},
-                   "sequence_length": run["model"].sequence_length, "task": task}
+                   "sequence_length": run["model"].sequence_length, "task": task,
+                   "backbone": run["config"]["backbone"]}
         keras.utils.set_random_seed(seed + 1)
         random_model = self.new_probe_model(run["config"], run["data"])
         models = {"pretrained": run["model"], "random_init": random_model}
@@ -336,7 +377,8 @@ class TextModality(Modality):
     def results_table(self, results):
         fractions = results["label_fractions"]
         method = results.get("method", "mlm")
-        short, architecture, accuracy_name, metric = METHOD_NAMES[method]
+        short, accuracy_name, metric = METHOD_NAMES[method]
+        arch = architecture(results.get("backbone"))
         header = ["encoder"]
         for f in fractions:
             header += [f"linear probe, {fraction_label(f)} labels"]
@@ -344,8 +386,8 @@ class TextModality(Modality):
             header += [f"fine-tune accuracy, {fraction_label(f)} labels",
                        f"fine-tune macro F1, {fraction_label(f)} labels"]
         lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
-        for row, key in ((f"{short}-pretrained {architecture}", "pretrained"),
-                         (f"randomly initialised {architecture} (same architecture)",
+        for row, key in ((f"{short}-pretrained {arch}", "pretrained"),
+                         (f"randomly initialised {arch} (same architecture)",
                           "random_init")):
             values = results.get(key, {})
             cells = [format_value(values.get(f"linear_probe@{fraction_label(f)}"))
@@ -358,8 +400,11 @@ class TextModality(Modality):
         lines += [
             "",
             f"{accuracy_name.capitalize()} after pretraining: {pre[f'train_{metric}']:.4f} "
-            f"(training batches), {pre[f'held_out_{metric}']:.4f} (held-out texts); "
-            f"held-out perplexity {pre['held_out_perplexity']:.4f}"
+            f"(training batches), {pre[f'held_out_{metric}']:.4f} (held-out texts)"
+            + (f"; held-out perplexity {pre['held_out_perplexity']:.4f}"
+               if "held_out_perplexity" in pre else "")
+            + (f"; sentence-task accuracy {pre['held_out_sentence_accuracy']:.4f} (held-out)"
+               if "held_out_sentence_accuracy" in pre else "")
             + (f"; {pre['examples_per_second'] * results.get('sequence_length', 0):.0f} "
                f"tokens/s in the {short} train step." if results.get("sequence_length")
                else "."),
@@ -392,8 +437,8 @@ class TextModality(Modality):
             f"| {probe('random_init')} | {pair('random_init', '1%')} "
             f"| {pair('random_init', '10%')} | {pair('random_init', '100%')} "
             f"| {pre['steps']} steps, {pre['pretrain_seconds'] / 60:.1f} min, "
-            f"{METHOD_NAMES[results.get('method', 'mlm')][2]} "
-            f"{pre['held_out_' + METHOD_NAMES[results.get('method', 'mlm')][3]]:.4f} "
+            f"{METHOD_NAMES[results.get('method', 'mlm')][1]} "
+            f"{pre['held_out_' + METHOD_NAMES[results.get('method', 'mlm')][2]]:.4f} "
             f"| `{results['command']}` |"
         )
 
