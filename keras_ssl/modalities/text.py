@@ -104,7 +104,7 @@ class TextModality(Modality):
     precisions = ("float32",)
     weight_decay = 0.01
     export_dirname = "text_encoder"
-    quick = {"epochs": 1, "limit": 2000}
+    quick = {"epochs": 1, "limit": 512}
     demo = {"epochs": 2, "limit": 8000, "vocabulary_size": 2000, "sequence_length": 32}
     table_title = ("Text (test accuracy on the recipe's task; the fine-tuning columns give "
                    "accuracy / macro F1):")
