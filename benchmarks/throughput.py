@@ -20,7 +20,7 @@ Settings (each a column of the table):
     python benchmarks/throughput.py                      # the full table
     python benchmarks/throughput.py --methods simclr --jit off on \
         --augment step data --steps 8 --repeats 3
-    python benchmarks/throughput.py --methods mlm clm --batch-size 64   # tokens/s
+    python benchmarks/throughput.py --methods mlm sop clm simcse --batch-size 64   # tokens/s
     python benchmarks/throughput.py --methods cpc wav2vec2 --batch-size 32   # series/s
 
 Prints a table and writes it as JSON (`--out`). `median` and `best` are
@@ -49,7 +49,8 @@ IMAGE_METHODS = ("simclr", "rotation", "mae", "simmim", "beit", "denoising")
 VIT_METHODS = ("mae", "simmim", "beit")
 SERIES_METHODS = ("cpc", "wav2vec2")
 # Text methods and their default backbones (the text modality's registry).
-TEXT_METHODS = {"mlm": "bert_tiny", "clm": "gpt_tiny"}
+TEXT_METHODS = {"mlm": "bert_tiny", "sop": "bert_tiny", "clm": "gpt_tiny",
+                "simcse": "bert_tiny"}
 # Methods whose step XLA cannot compile (tokenization in the step; the
 # data-dependent shapes of masked positions).
 NO_JIT = tuple(TEXT_METHODS) + SERIES_METHODS
