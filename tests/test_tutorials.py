@@ -16,6 +16,8 @@ TINY = {
     "04_export_and_serve.ipynb": {},
     "05_write_your_own_method.ipynb": {"EPOCHS": 1, "LIMIT": 256},
     "06_time_series.ipynb": {"EPOCHS": 1, "METHOD": "wav2vec2"},
+    "07_language_models.ipynb": {"EPOCHS": 1, "LIMIT": 300, "VOCABULARY_SIZE": 300,
+                                 "SEQUENCE_LENGTH": 32, "FINE_TUNE_STEPS": 3},
 }
 
 
