@@ -144,6 +144,16 @@ def _join_mask_to_word(token_ids, vocabulary):
     return tf.ragged.constant(rows, dtype="int32", ragged_rank=1)
 
 
+def _check_pooling(pooling, backbone):
+    check_choice("pooling", pooling, POOLINGS)
+    if pooling == "cls" and not (
+            isinstance(backbone.output, dict) and "pooled_output" in backbone.output):
+        raise ValueError(
+            f"`pooling` 'cls' needs a backbone with a pooled [CLS] output; "
+            f"{type(backbone).__name__} has none: use pooling='mean'."
+        )
+
+
 class StringInputs:
     """Mixin of a `keras.Model` whose `fit`, `evaluate` and `predict` take
     strings as Python lists and numpy `str` arrays too (Keras's data
@@ -222,13 +232,7 @@ class TextMethod(StringInputs, PretrainingModel):
                 f"backbone's `vocabulary_size` ({backbone.vocabulary_size}) differ: build "
                 "the backbone with vocabulary_size=tokenizer.vocabulary_size()."
             )
-        check_choice("pooling", pooling, POOLINGS)
-        if pooling == "cls" and not (
-                isinstance(backbone.output, dict) and "pooled_output" in backbone.output):
-            raise ValueError(
-                f"`pooling` 'cls' needs a backbone with a pooled [CLS] output; "
-                f"{type(backbone).__name__} has none: use pooling='mean'."
-            )
+        _check_pooling(pooling, backbone)
         ids = special_token_ids(tokenizer, self.required_tokens, name)
         super().__init__(**kwargs)
         # Tokenization runs inside the train step with TensorFlow Text and
@@ -326,9 +330,10 @@ class TextMethod(StringInputs, PretrainingModel):
             outputs = {"sequence_output": outputs}
         return outputs
 
-    def pool(self, outputs, padding_mask):
-        """One vector a text from the backbone's outputs (see `pooling`)."""
-        if self.pooling == "cls":
+    def pool(self, outputs, padding_mask, pooling=None):
+        """One vector a text from the backbone's outputs (see `pooling`;
+        the argument overrides the method's)."""
+        if (pooling or self.pooling) == "cls":
             return outputs["pooled_output"]
         return masked_mean(outputs["sequence_output"], padding_mask)
 
@@ -351,19 +356,13 @@ class TextMethod(StringInputs, PretrainingModel):
         """
         texts = as_strings(texts)
         pooling = self.pooling if pooling is None else pooling
-        check_choice("pooling", pooling, POOLINGS)
-        if pooling == "cls" and not (isinstance(self.backbone.output, dict)
-                                     and "pooled_output" in self.backbone.output):
-            raise ValueError(f"`pooling` 'cls': {type(self.backbone).__name__} has no pooled "
-                             "[CLS] output; use 'mean'.")
+        _check_pooling(pooling, self.backbone)
         functions = self.__dict__.setdefault("_embed_functions", {})
         if pooling not in functions:
             def embed(batch):
                 token_ids, padding_mask = self.pack(batch)
                 outputs = self.backbone_outputs(token_ids, padding_mask, training=False)
-                if pooling == "cls":
-                    return tf.cast(outputs["pooled_output"], "float32")
-                return tf.cast(masked_mean(outputs["sequence_output"], padding_mask), "float32")
+                return tf.cast(self.pool(outputs, padding_mask, pooling), "float32")
 
             functions[pooling] = tf.function(embed, reduce_retracing=True)
         parts = [functions[pooling](texts[i:i + batch_size]).numpy()
