@@ -324,7 +324,9 @@ class TextModality(Modality):
         models = {"pretrained": run["model"], "random_init": random_model}
         for name, model in models.items():
             results[name].update(self.probe(model, labelled, fractions, seed=seed))
-        for fraction in fractions:
+        # A quick run fine-tunes at the smallest fraction only: each
+        # classifier costs a graph trace, and one runs the whole path.
+        for fraction in ([min(fractions)] if quick else fractions):
             label = fraction_label(fraction)
             xs, ys = (x_train, y_train) if fraction >= 1.0 else datasets.label_subset(
                 x_train, y_train, fraction=fraction, seed=seed)
