@@ -4,6 +4,9 @@
 keras-ssl demo                                   # digits: pretrain, probe, export, plots
 keras-ssl pretrain --method simclr --dataset fashion_mnist --backbone resnet18 \
     --epochs 10 --out runs/simclr
+keras-ssl pretrain --method simclr --images photos/ --image-size 96 --out runs/mine
+keras-ssl data write-tfrecords photos/ shards/ --shard-size 5000 --image-size 96
+keras-ssl pretrain --method mae --images shards/ --out runs/mae
 keras-ssl probe --run runs/simclr --dataset fashion_mnist --fractions 0.01 1
 keras-ssl export --run runs/simclr --out exported/encoder
 keras-ssl zoo fetch simclr_resnet18_fashion_mnist --out encoder/
@@ -62,6 +65,17 @@ def _add_pretrain_arguments(parser, epochs_default):
         "GunPoint, ArrowHead",
     )
     parser.add_argument(
+        "--images", default=None, metavar="PATH",
+        help="image methods: your own images, a folder tree of JPEG/PNG/BMP/GIF files (any "
+        "sizes, color or gray) or TFRecord shards (a folder written by `keras-ssl data "
+        "write-tfrecords`, or a glob such as 'shards/train-*.tfrecord'), streamed from disk",
+    )
+    parser.add_argument("--image-size", type=_positive_int, default=None, metavar="PX",
+                        help="with --images: the side every image is brought to "
+                        "(default: the first image's size)")
+    parser.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                        help="with --images: 1 (gray) or 3 (color); default: the first image's")
+    parser.add_argument(
         "--backbone", default=None,
         choices=backbones.available() + ["bert_tiny", "bert_small", "gpt_tiny", "gpt_small",
                                          "tcn"],
@@ -115,6 +129,10 @@ def build_parser():
     source.add_argument("--preset", help="a zoo preset name (keras-ssl zoo list) or folder")
     p.add_argument("--dataset", default=None,
                    help="default: the run's or preset's dataset (text: sms_spam)")
+    p.add_argument("--labeled", default=None, metavar="PATH",
+                   help="image encoders: your own labelled images, one sub-folder per class "
+                   "(or labelled TFRecord shards), brought to the encoder's input size and "
+                   "split 80/20 (stratified) into probe training and test images")
     p.add_argument("--data-dir", default=None)
     p.add_argument(
         "--fractions", type=_fraction, nargs="+", default=[0.01, 1.0],
@@ -161,6 +179,24 @@ def build_parser():
     z.add_argument("--out", default=None, help="run folder (default runs/zoo/NAME)")
     z = zoo_sub.add_parser("card", help="regenerate a model card from its results.json")
     z.add_argument("name")
+
+    p = sub.add_parser("data", help="convert your own data for fast streaming")
+    data_sub = p.add_subparsers(dest="data_command", required=True)
+    d = data_sub.add_parser(
+        "write-tfrecords",
+        help="a folder of images to TFRecord shards with a manifest (resumes if stopped)")
+    d.add_argument("source", help="folder of JPEG/PNG/BMP/GIF images (any depth)")
+    d.add_argument("out", help="folder for the shards and manifest.json")
+    d.add_argument("--shard-size", type=int, default=5000, help="records per shard")
+    d.add_argument("--image-size", type=int, nargs="+", default=None, metavar="PX",
+                   help="height [width] to bring every image to (default: the first image's)")
+    d.add_argument("--channels", type=int, choices=[1, 3], default=None)
+    d.add_argument("--crop", choices=["center", "resize"], default="center")
+    d.add_argument("--labels", default=None,
+                   help="'inferred' (sub-folder names are classes) or a CSV of filename,label")
+    d.add_argument("--format", dest="image_format", choices=["png", "jpeg"], default="png")
+    d.add_argument("--overwrite", action="store_true",
+                   help="replace the shards of another conversion in OUT")
     return parser
 
 
@@ -181,9 +217,13 @@ def _pretrain_from_args(args, demo=False, **kwargs):
     modality = modalities.for_method(args.method)
     options = {}
     for name in ("width_multiplier", "sequence_length", "vocabulary_size", "text_column",
-                 "task"):
+                 "task", "image_size", "channels"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    sources = [f"--{name}" for name in ("text", "images", "dataset")
+               if getattr(args, name) is not None]
+    if len(sources) > 1:
+        raise ValueError(f"Pass one of {' and '.join(sources)}: each names the training data.")
     settings = {"epochs": args.epochs, "limit": args.limit}
     if demo:
         for key, value in modality.demo.items():
@@ -194,7 +234,8 @@ def _pretrain_from_args(args, demo=False, **kwargs):
     return training.pretrain(
         args.out,
         method=args.method,
-        dataset=args.text if args.text is not None else args.dataset,
+        dataset=next((value for value in (args.text, args.images, args.dataset)
+                      if value is not None), None),
         backbone=args.backbone,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -259,8 +300,30 @@ def cmd_probe(args):
 
         probe_model = evaluation.feature_model(probe_model, args.feature_layers)
         what += f" (layers {', '.join(args.feature_layers)})"
-    dataset = args.dataset or dataset
-    data = modality.load_eval_data(dataset, data_dir=args.data_dir, seed=args.seed)
+    if args.labeled is not None:
+        if modality.name != "image":
+            raise ValueError("`--labeled` applies to image encoders.")
+        if args.dataset is not None:
+            raise ValueError("Pass one of --labeled and --dataset: each names the probe data.")
+        from keras_ssl.datasets import streams
+
+        shape = tuple(probe_model.input_shape[1:])
+        data, _ = streams.load_labelled_images(args.labeled, image_size=shape[:2],
+                                               channels=shape[2], seed=args.seed)
+        dataset = args.labeled
+    else:
+        dataset = args.dataset or dataset
+        if modality.name == "image" and dataset is not None:
+            from keras_ssl import datasets
+            from keras_ssl.datasets import streams
+
+            if dataset not in datasets.available() and streams.is_image_source(dataset):
+                raise ValueError(
+                    f"The probe data {dataset!r} is not a built-in dataset but images of your "
+                    "own: probe on labelled ones with --labeled PATH (one sub-folder per "
+                    "class), or name a built-in dataset with --dataset."
+                )
+        data = modality.load_eval_data(dataset, data_dir=args.data_dir, seed=args.seed)
     modality.check_compatible(probe_model, data, what)
     results = training.probe(probe_model, dataset, fractions=args.fractions, seed=args.seed,
                              data=data, modality=modality)
@@ -287,6 +350,9 @@ def cmd_demo(args):
 
     from keras_ssl import training
 
+    if args.images is not None:
+        raise ValueError("`--images`: the demo runs on built-in data; pretrain on your own "
+                         "images with `keras-ssl pretrain --images PATH --out RUN`.")
     started = time.time()
     print(f"keras-ssl demo: {args.method} on {args.text or args.dataset or 'the default data'}, "
           f"backbone {args.backbone or 'default'}")
@@ -364,12 +430,29 @@ def cmd_zoo(args):
     return 0
 
 
+def cmd_data(args):
+    from keras_ssl import datasets
+
+    size = args.image_size
+    if size is not None and len(size) not in (1, 2):
+        raise ValueError(f"`--image-size` takes one or two numbers, got {len(size)}.")
+    manifest = datasets.write_tfrecords(
+        args.source, args.out, shard_size=args.shard_size,
+        image_size=None if size is None else tuple(size * 2)[:2], channels=args.channels,
+        crop=args.crop, labels=args.labels, image_format=args.image_format,
+        overwrite=args.overwrite)
+    print(f"Read them with keras_ssl.datasets.from_tfrecords({args.out!r}) "
+          f"({manifest['count']} images of shape {tuple(manifest['image_shape'])}).")
+    return 0
+
+
 COMMANDS = {
     "pretrain": cmd_pretrain,
     "probe": cmd_probe,
     "export": cmd_export,
     "demo": cmd_demo,
     "zoo": cmd_zoo,
+    "data": cmd_data,
 }
 
 

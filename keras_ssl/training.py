@@ -164,7 +164,10 @@ def pretrain(
             (`method_kwargs` `tokenizer`, `tokenizer_epochs`), within the
             budget.
         dataset: images: a dataset name (`keras_ssl.datasets.available()`,
-            default digits); text: a corpus (a file, a folder, or None for
+            default digits), or your own images streamed from disk: a
+            folder tree of image files or TFRecord shards (a folder
+            written by `datasets.write_tfrecords`, a file or a glob);
+            text: a corpus (a file, a folder, or None for
             Shakespeare).
         backbone: an encoder name (default: the method's).
         epochs, batch_size, learning_rate: training settings (defaults:
@@ -179,7 +182,9 @@ def pretrain(
             (`"float32"`; image methods also `"mixed_float16"`,
             `"mixed_bfloat16"`); the global policy is restored afterwards.
         **options: modality options: images `width_multiplier` (ResNets,
-            default 0.25); text `sequence_length`, `vocabulary_size`,
+            default 0.25), and for your own images `image_size` (an int or
+            (height, width); default the first image's) and `channels`
+            (1 or 3); text `sequence_length`, `vocabulary_size`,
             `vocabulary_texts`, `min_length`, `held_out_fraction`.
 
     Returns a dict: `run_dir`, `model` (the trained method), `config`,

@@ -213,3 +213,41 @@ def plot_comparison(results, path=None, title=None, ylabel="accuracy", baselines
         ax.set_title(title)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_paired_comparison(groups, path=None, title=None, ylabel="accuracy",
+                           pair_labels=("pretrained", "random init")):
+    """Paired bars in one panel a group: for each named entry, its value
+    beside its baseline (e.g. a pretrained encoder and the same network
+    randomly initialised), with the difference written above the pair.
+
+    `groups` maps a panel title to {entry name: (value, baseline)}.
+    """
+    if not groups or not all(groups.values()):
+        raise ValueError("`groups` must map names to non-empty {name: (value, baseline)} dicts.")
+    widths = [len(entries) for entries in groups.values()]
+    fig, axes = plt.subplots(1, len(groups), figsize=(1.6 + 1.5 * sum(widths), 3.6),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    for ax, (group, entries) in zip(axes[0], groups.items()):
+        names = list(entries)
+        values = np.array([float(entries[n][0]) for n in names])
+        bases = np.array([float(entries[n][1]) for n in names])
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, values, 0.4, color="tab:blue", label=pair_labels[0])
+        ax.bar(x + 0.2, bases, 0.4, color="0.75", hatch="//", edgecolor="0.45",
+               label=pair_labels[1])
+        for i, (v, b) in enumerate(zip(values, bases)):
+            ax.text(i, max(v, b), f"{(v - b) * 100:+.1f}", ha="center", va="bottom", fontsize=8)
+        low, high = min(values.min(), bases.min()), max(values.max(), bases.max())
+        margin = 0.15 * (high - low) + 1e-3
+        ax.set_ylim(max(0.0, low - 3 * margin), high + 2 * margin)
+        ax.set_xticks(x)
+        ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+        ax.set_title(group, fontsize=9)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+

@@ -288,9 +288,9 @@ def readme_table(zoo_dir=None):
             lines += [modality.table_title, ""]
         lines += modality.readme_header()
         lines += [modality.readme_row(name, results) for name, results in rows]
-    side_by_side = joint_embedding_table(zoo_dir)
-    if side_by_side:
-        lines += ["", side_by_side]
+    for side_by_side in (joint_embedding_table(zoo_dir), text_pretext_table(zoo_dir)):
+        if side_by_side:
+            lines += ["", side_by_side]
     shipped = [(name, results["preset"]) for rows in by_modality.values()
                for name, results in rows if results.get("preset")]
     if shipped:
@@ -406,6 +406,109 @@ def plot_joint_embedding(zoo_dir=None, path=None):
         title=f"Linear probe, 1% of the labels ({', '.join(data)})")
 
 
+TEXT_COMPARISON_PLOT = "text_pretext.png"
+
+
+def _text_results_by_task(zoo_dir):
+    """{task: [(name, results), ...]} of the text recipes, best 1%-label
+    macro F1 first; only tasks with two or more recipes."""
+    by_task = {}
+    for name in list_recipes(zoo_dir):
+        path = os.path.join(zoo_dir, name, "results.json")
+        if not os.path.exists(path):
+            continue
+        results = training.read_json(path)
+        if modalities.of_results(results).name == "text":
+            # Results written before the fortunes task existed are SMS spam's.
+            by_task.setdefault(results.get("task", "sms_spam"), []).append((name, results))
+    for rows in by_task.values():
+        rows.sort(key=lambda row: -row[1]["pretrained"].get("macro_f1@1%", 0.0))
+    return {task: rows for task, rows in sorted(by_task.items()) if len(rows) >= 2}
+
+
+def _text_source(results, task):
+    """What a text recipe pretrained on, in words."""
+    if results.get("dataset") == task:
+        return "the task's texts"
+    return results.get("dataset") or "Shakespeare"
+
+
+def _gain(results, key):
+    value = results["pretrained"].get(key)
+    base = results["random_init"].get(key)
+    return "–" if value is None or base is None else f"{(value - base) * 100:+.1f}"
+
+
+def text_pretext_table(zoo_dir=None):
+    """Markdown table putting the text recipes of each task side by side.
+
+    One row a recipe, grouped by downstream task and sorted by macro F1 at
+    1% of the labels: its pretext task, what it was pretrained on, the 1%
+    linear probe, the fine-tuned macro F1 at each label fraction and its
+    gain over the same architecture randomly initialised (percentage
+    points). Empty when no task has two recipes with results.
+    """
+    from keras_ssl.modalities import text
+
+    zoo_dir = zoo_dir or default_zoo_dir()
+    by_task = _text_results_by_task(zoo_dir)
+    if not by_task:
+        return ""
+    lines = [
+        "Text pretext tasks side by side on each task (the same fine-tuning schedule for the "
+        "pretrained encoder and its randomly initialised twin; gains in points of macro F1):",
+        "",
+        "| task | recipe | pretext task | pretrained on | linear probe 1% | macro F1 1% "
+        "| gain 1% | macro F1 10% | gain 10% | macro F1 100% | gain 100% | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for task, rows in by_task.items():
+        for name, results in rows:
+            short = text.METHOD_NAMES[results["method"]][0]
+            arch = text.architecture(results.get("backbone"))
+            source = _text_source(results, task)
+            pre = results["pretrained"]
+            cells = [format_value(pre.get("linear_probe@1%"))]
+            for label in ("1%", "10%", "100%"):
+                cells += [format_value(pre.get(f"macro_f1@{label}")),
+                          _gain(results, f"macro_f1@{label}")]
+            lines.append(
+                f"| {task} | [{name}](models/{name}/) | {short} ({arch}) | {source} | "
+                + " | ".join(cells)
+                + f" | {results['pretrain']['pretrain_seconds'] / 60:.1f} |")
+    lines += ["", f"![Macro F1 with 1% of the labels, each text recipe beside its randomly "
+                  f"initialised twin]({os.path.basename(zoo_dir)}/{TEXT_COMPARISON_PLOT})"]
+    return "\n".join(lines)
+
+
+def plot_text_pretext(zoo_dir=None, path=None):
+    """Paired bars a task: each text recipe's 1%-label macro F1 beside the
+    same architecture randomly initialised (the side-by-side table as a
+    picture). Returns the figure, or None when no task has two recipes."""
+    from keras_ssl import visualize
+    from keras_ssl.modalities import text
+
+    zoo_dir = zoo_dir or default_zoo_dir()
+    by_task = _text_results_by_task(zoo_dir)
+    if not by_task:
+        return None
+    key = "macro_f1@1%"
+    groups = {}
+    for task, rows in by_task.items():
+        entries = {}
+        for name, results in rows:
+            if key in results["pretrained"] and key in results["random_init"]:
+                label = f"{text.METHOD_NAMES[results['method']][0]}"
+                if results.get("dataset") != task:
+                    label += f" ({_text_source(results, task)})"
+                entries[label] = (results["pretrained"][key], results["random_init"][key])
+        if entries:
+            groups[task] = entries
+    return visualize.plot_paired_comparison(
+        groups, path=path, ylabel="macro F1, 1% of the labels",
+        title="Fine-tuned with 1% of the labels: pretrained vs randomly initialised")
+
+
 def _preset_class(name, zoo_dir):
     from keras_ssl import presets
 
@@ -427,9 +530,11 @@ def render_readme(readme_path=None, zoo_dir=None):
     text = text.split(CARD_BEGIN)[0] + block + text.split(CARD_END, 1)[1]
     with open(readme_path, "w") as f:
         f.write(text)
-    fig = plot_joint_embedding(zoo_dir, path=os.path.join(zoo_dir, COMPARISON_PLOT))
-    if fig is not None:
-        import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt
 
-        plt.close(fig)
+    for plot, name in ((plot_joint_embedding, COMPARISON_PLOT),
+                       (plot_text_pretext, TEXT_COMPARISON_PLOT)):
+        fig = plot(zoo_dir, path=os.path.join(zoo_dir, name))
+        if fig is not None:
+            plt.close(fig)
     return text

@@ -139,3 +139,40 @@ def test_joint_embedding_table(tmp_path):
     assert rows["simsiam"]["update_seconds"] == 0  # nothing follows its optimizer step
     assert rows["moco"]["update_seconds"] > 0 and rows["dino"]["update_seconds"] > 0
     assert "floor share" in stdout
+
+
+def test_streaming_table(tmp_path):
+    out = tmp_path / "streaming.json"
+    stdout = run_script(
+        "streaming.py", "--kinds", "pipeline", "memory", "--image-size", "16", "--files", "64",
+        "--shard-size", "32", "--batch-size", "8", "--steps", "2", "--repeats", "1",
+        "--memory-files", "64", "160", "--work-dir", str(tmp_path / "work"), "--out", str(out),
+    )
+    rows = json.loads(out.read_text())["results"]
+    assert [(r["kind"], r.get("source"), r["files"]) for r in rows] == [
+        ("pipeline", "folder", 64), ("pipeline", "tfrecords", 64),
+        ("memory", None, 64), ("memory", None, 160)]
+    assert all(r["rate_median"] > 0 for r in rows if r["kind"] == "pipeline")
+    assert [r["images"] for r in rows if r["kind"] == "memory"] == [64, 160]
+    assert "peak RSS MB" in stdout
+    # Machine-local paths stay out of the results file.
+    assert not any("folder" in r or "shards" in r for r in rows)
+
+
+def test_streaming_trains_from_each_source(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import streaming
+
+    from keras_ssl import datasets
+
+    folder = tmp_path / "jpegs"
+    streaming.write_folder(str(folder), 32, 16)
+    datasets.write_tfrecords(folder, tmp_path / "shards", shard_size=16, image_size=16,
+                             verbose=False)
+    rows = [streaming.run_one({"kind": "train", "source": source, "image_size": 16,
+                               "batch_size": 8, "steps": 2, "repeats": 1,
+                               "width_multiplier": 0.125, "folder": str(folder),
+                               "shards": str(tmp_path / "shards")})
+            for source in streaming.SOURCES]
+    assert all(r["best"] > 0 for r in rows)
+    assert "x in-memory" in streaming.format_table(rows)

@@ -18,6 +18,8 @@ TINY = {
     "06_time_series.ipynb": {"EPOCHS": 1, "METHOD": "wav2vec2"},
     "07_language_models.ipynb": {"EPOCHS": 1, "LIMIT": 300, "VOCABULARY_SIZE": 300,
                                  "SEQUENCE_LENGTH": 32, "FINE_TUNE_STEPS": 3},
+    "08_your_own_images.ipynb": {"DATASET": "digits", "NUM_IMAGES": 256, "NUM_LABELLED": 100,
+                                 "IMAGE_SIZE": 16, "EPOCHS": 1, "BATCH_SIZE": 64},
 }
 
 

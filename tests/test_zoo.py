@@ -185,3 +185,35 @@ def test_epochs_run_counts_a_budget_stopped_epoch_by_its_steps():
     assert zoo.epochs_run(dict(pre, steps=936), 128) == "2"
     assert zoo.epochs_run(dict(pre, stopped_by_budget=False), 128) == "2"
     assert zoo.epochs_run(pre, None) == "2"
+
+
+def test_text_pretext_table_puts_each_tasks_recipes_side_by_side(tmp_path):
+    template = training.read_json(
+        os.path.join(zoo.default_zoo_dir(), "bert_tiny_mlm_sms_spam", "results.json"))
+    config = zoo.load_recipe("bert_tiny_mlm_sms_spam")
+    entries = [("mlm", "sms_spam", "sms_spam", 0.90, 0.85), ("sop", "sms_spam", "sms_spam",
+                                                            0.95, 0.85),
+               ("mlm", "sms_spam", None, 0.80, 0.85), ("sop", "fortunes", "fortunes", 0.2, 0.1)]
+    for i, (method, task, dataset, f1, random_f1) in enumerate(entries):
+        name = f"text{i}"
+        os.makedirs(tmp_path / name)
+        training.write_json(str(tmp_path / name / "config.json"),
+                            dict(config, name=name, method=method, dataset=dataset))
+        results = dict(template, recipe=name, method=method, task=task, dataset=dataset,
+                       pretrained=dict(template["pretrained"], **{"macro_f1@1%": f1}),
+                       random_init=dict(template["random_init"], **{"macro_f1@1%": random_f1}))
+        training.write_json(str(tmp_path / name / "results.json"), results)
+    table = zoo.text_pretext_table(str(tmp_path))
+    rows = [line.split("|") for line in table.splitlines() if line.startswith("| sms_spam")]
+    # A task with one recipe (fortunes here) has nothing to compare.
+    assert "| fortunes" not in table
+    assert [row[3].strip() for row in rows] == ["MLM + SOP (BERT)", "MLM (BERT)", "MLM (BERT)"]
+    assert [row[4].strip() for row in rows] == ["the task's texts", "the task's texts",
+                                               "Shakespeare"]
+    assert [row[7].strip() for row in rows] == ["+10.0", "+5.0", "-5.0"]
+    assert table in zoo.readme_table(str(tmp_path))
+    fig = zoo.plot_text_pretext(str(tmp_path), path=str(tmp_path / "text.png"))
+    labels = [label.get_text() for label in fig.axes[0].get_xticklabels()]
+    assert labels == ["MLM + SOP", "MLM", "MLM (Shakespeare)"]
+    assert "+10.0" in [t.get_text() for t in fig.axes[0].texts]
+    assert (tmp_path / "text.png").stat().st_size > 2000

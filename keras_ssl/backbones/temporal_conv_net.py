@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_ssl.backbones.backbone import Backbone
+from keras_ssl.layers.masked_pooling import MaskedAveragePooling
 
 
 def check_series_shape(input_shape, argument="input_shape"):
@@ -83,19 +84,6 @@ class MaskedSteps(keras.layers.Layer):
 
     def compute_output_shape(self, features_shape, valid_shape):
         return features_shape
-
-
-@keras.saving.register_keras_serializable(package="keras_ssl")
-class MaskedAveragePooling(keras.layers.Layer):
-    """Mean of (N, T, D) features over the valid steps of mask (N, T)."""
-
-    def call(self, features, valid):
-        weights = ops.cast(valid, features.dtype)[..., None]
-        total = ops.sum(features * weights, axis=1)
-        return total / ops.maximum(ops.sum(weights, axis=1), 1.0)
-
-    def compute_output_shape(self, features_shape, valid_shape):
-        return (features_shape[0], features_shape[2])
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl")

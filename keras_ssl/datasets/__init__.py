@@ -22,3 +22,5 @@ from keras_ssl.datasets.text import load_sms_spam  # noqa: F401
 from keras_ssl.datasets.text import load_text  # noqa: F401
 from keras_ssl.datasets.text import read_texts  # noqa: F401
 from keras_ssl.datasets.text import shakespeare_files  # noqa: F401
+from keras_ssl.datasets.tfrecords import from_tfrecords  # noqa: F401
+from keras_ssl.datasets.tfrecords import write_tfrecords  # noqa: F401

@@ -22,6 +22,44 @@ def _size_pair(image_size):
     return int(image_size[0]), int(image_size[1])
 
 
+def image_conformer(image_size, channels, crop="center"):
+    """A tf function bringing one decoded image (any size, 1 to 4 channels,
+    any integer dtype of 0-255 values) to uint8 `image_size + (channels,)`:
+    the shared last step of every image file reader.
+
+    `crop="center"` keeps the aspect ratio (centre crop to the target
+    aspect, then resize), "resize" stretches the whole image.
+    """
+    import keras
+
+    if crop not in ("center", "resize"):
+        raise ValueError(f"`crop` must be 'center' or 'resize', got {crop!r}.")
+    if channels not in (1, 3):
+        raise ValueError(f"`channels` must be 1 or 3, got {channels!r}.")
+    height, width = _size_pair(image_size)
+    resize = keras.layers.Resizing(height, width, crop_to_aspect_ratio=(crop == "center"),
+                                   dtype="float32")
+
+    def to_channels(image):
+        # Decoded with the file's own channels (GIF decodes to RGB only,
+        # PNG may carry alpha), then brought to `channels`.
+        image = tf.cast(image, "float32")
+        found = tf.shape(image)[-1]
+        if channels == 1:
+            weights = tf.constant([0.2989, 0.5870, 0.1140])
+            return tf.cond(found < 3, lambda: image[..., :1],
+                           lambda: tf.reduce_sum(image[..., :3] * weights, -1, keepdims=True))
+        return tf.cond(found < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1),
+                       lambda: image[..., :3])
+
+    def conform(image):
+        image = resize(tf.ensure_shape(to_channels(image), (None, None, channels)))
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        return tf.ensure_shape(image, (height, width, channels))
+
+    return conform
+
+
 def list_images(path):
     """Sorted paths of the image files under folder `path` (recursive).
 
@@ -143,8 +181,6 @@ def from_directory(path, image_size=None, labels=None, channels=None, crop="cent
             that a bad file fails nothing mid-training.
         verbose: print the report of skipped files.
     """
-    import keras
-
     if crop not in ("center", "resize"):
         raise ValueError(f"`crop` must be 'center' or 'resize', got {crop!r}.")
     if channels not in (None, 1, 3):
@@ -180,26 +216,10 @@ def from_directory(path, image_size=None, labels=None, channels=None, crop="cent
             if channels is None:
                 channels = 1 if first.mode in ("1", "L", "I", "I;16", "F") else 3
     height, width = _size_pair(image_size)
-    resize = keras.layers.Resizing(height, width, crop_to_aspect_ratio=(crop == "center"),
-                                   dtype="float32")
-
-    def to_channels(image):
-        # Decoded with the file's own channels (GIF decodes to RGB only,
-        # PNG may carry alpha), then brought to `channels`.
-        image = tf.cast(image, "float32")
-        found = tf.shape(image)[-1]
-        if channels == 1:
-            weights = tf.constant([0.2989, 0.5870, 0.1140])
-            return tf.cond(found < 3, lambda: image[..., :1],
-                           lambda: tf.reduce_sum(image[..., :3] * weights, -1, keepdims=True))
-        return tf.cond(found < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1),
-                       lambda: image[..., :3])
+    conform = image_conformer((height, width), channels, crop)
 
     def load(file):
-        image = tf.io.decode_image(tf.io.read_file(file), expand_animations=False)
-        image = resize(tf.ensure_shape(to_channels(image), (None, None, channels)))
-        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-        return tf.ensure_shape(image, (height, width, channels))
+        return conform(tf.io.decode_image(tf.io.read_file(file), expand_animations=False))
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if label_values is not None:

@@ -8,7 +8,7 @@ import tensorflow as tf
 from keras_ssl.methods.text_method import TextMethod
 from keras_ssl.methods.text_method import as_strings
 from keras_ssl.methods.text_method import StringInputs
-from keras_ssl.methods.text_method import masked_mean
+from keras_ssl.layers.masked_pooling import masked_mean
 
 
 def _copy_backbone(backbone):

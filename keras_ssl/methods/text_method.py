@@ -19,6 +19,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from keras_ssl.layers.masked_pooling import masked_mean
 from keras_ssl.methods.ssl_method import PretrainingModel
 from keras_ssl.utils import check_choice
 
@@ -117,13 +118,6 @@ def convert_string_inputs(args, kwargs):
     elif _is_string_array(kwargs.get("x")):
         kwargs = dict(kwargs, x=as_strings(kwargs["x"], "x"))
     return tuple(args), kwargs
-
-
-def masked_mean(sequence, padding_mask):
-    """Mean of `sequence` (N, L, H) over the positions where `padding_mask` is true."""
-    mask = keras.ops.cast(padding_mask, sequence.dtype)[..., None]
-    total = keras.ops.sum(sequence * mask, axis=1)
-    return total / keras.ops.maximum(keras.ops.sum(mask, axis=1), 1.0)
 
 
 def _join_mask_to_word(token_ids, vocabulary):

@@ -15,9 +15,11 @@ import os
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from keras_ssl import backbones as backbones_lib
 from keras_ssl import datasets as datasets_lib
+from keras_ssl.datasets import streams
 from keras_ssl.modalities.base import Modality
 from keras_ssl.modalities.base import fraction_label
 from keras_ssl.modalities.base import linear_probes
@@ -69,9 +71,11 @@ def build_method(name, encoder, seed=None, **kwargs):
 def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
     """Build a backbone by name for images of `input_shape`.
 
-    `vit` gets a small configuration (`VIT_DEFAULTS`) and the largest patch
-    size among 4, 2, 1 that cuts the image into at least 16 patches, unless
-    given in `kwargs`.
+    `vit` gets a small configuration (`VIT_DEFAULTS`) and, unless given in
+    `kwargs`, the largest patch size among 4, 2, 1 that cuts the image into
+    at least 16 patches, doubled (8, 16, 32) while that leaves more than
+    14 x 14 patches (as ViT-B/16 at 224 px): 4 up to 56 px, 8 at 64 and
+    96 px, 16 at 224 px.
     """
     if width_multiplier is not None and backbone.startswith("resnet"):
         kwargs["width_multiplier"] = width_multiplier
@@ -86,6 +90,11 @@ def build_encoder(backbone, input_shape, width_multiplier=None, **kwargs):
                 p for p in (4, 2, 1)
                 if height % p == 0 and width % p == 0 and (height // p) * (width // p) >= 16
             )
+            patch = kwargs["patch_size"]
+            while ((height // patch) * (width // patch) > 196 and patch < 32
+                   and height % (2 * patch) == 0 and width % (2 * patch) == 0):
+                patch *= 2
+            kwargs["patch_size"] = patch
     return backbones_lib.get(backbone, input_shape=tuple(input_shape), **kwargs)
 
 
@@ -115,7 +124,9 @@ class ImageModality(Modality):
         "beit": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "denoising": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
     }
-    options = {"width_multiplier": 0.25}
+    # `image_size` and `channels` apply to the user's own images (a folder
+    # or TFRecord shards as `dataset`); built-in datasets keep their own.
+    options = {"width_multiplier": 0.25, "image_size": None, "channels": None}
     precisions = ("float32", "mixed_float16", "mixed_bfloat16")
     weight_decay = 1e-4
     export_dirname = "encoder"
@@ -128,7 +139,16 @@ class ImageModality(Modality):
 
     def configure(self, config):
         config = super().configure(config)
-        check_choice("dataset", config["dataset"], datasets_lib.available())
+        if self._own_images(config):
+            config["dataset"] = os.fspath(config["dataset"])
+        else:
+            check_choice("dataset", config["dataset"], datasets_lib.available())
+            given = [k for k in ("image_size", "channels") if config["options"][k] is not None]
+            if given:
+                raise ValueError(
+                    f"`{given[0]}` applies to your own images (a folder or TFRecord shards as "
+                    f"`dataset`); the built-in dataset {config['dataset']!r} has its own."
+                )
         check_choice("backbone", config["backbone"], backbones_lib.available())
         if config["method"] in VIT_ONLY and not config["backbone"].startswith("vit"):
             raise ValueError(
@@ -159,10 +179,41 @@ class ImageModality(Modality):
             )
 
     def load_data(self, config, data_dir=None):
+        if self._own_images(config):
+            return self._stream_data(config)
         train, test = load_images(config["dataset"], data_dir=data_dir, limit=config["limit"],
                                   seed=config["seed"])
         return {"train": train, "test": test, "num_train": len(train[0]),
                 "labelled": (train, test)}
+
+    @staticmethod
+    def _own_images(config):
+        """Whether the run's `dataset` is the user's own images (a built-in
+        name wins over a folder of the same name)."""
+        dataset = config["dataset"]
+        return (not (isinstance(dataset, str) and dataset in datasets_lib.available())
+                and streams.is_image_source(dataset))
+
+    def _stream_data(self, config):
+        """The user's images, streamed from disk (never all in memory)."""
+        options = config["options"]
+        stream, count = streams.open_images(config["dataset"], image_size=options["image_size"],
+                                            channels=options["channels"], seed=config["seed"])
+        if config["limit"] is not None and config["limit"] < count:
+            stream, count = stream.take(int(config["limit"])), int(config["limit"])
+        if count < config["batch_size"]:
+            raise ValueError(
+                f"`batch_size` {config['batch_size']} is larger than the data ({count} images "
+                f"in {config['dataset']!r})."
+            )
+        return {"stream": stream, "num_train": count, "image_shape": stream.element_spec.shape,
+                "labelled": None}
+
+    @staticmethod
+    def _input_shape(data):
+        if "stream" in data:
+            return tuple(data["image_shape"])
+        return data["train"][0].shape[1:]
 
     def _encoder(self, config, input_shape):
         return build_encoder(config["backbone"], input_shape,
@@ -170,7 +221,7 @@ class ImageModality(Modality):
                              **config.get("backbone_kwargs", {}))
 
     def build_model(self, config, data):
-        encoder = self._encoder(config, data["train"][0].shape[1:])
+        encoder = self._encoder(config, self._input_shape(data))
         kwargs = dict(config.get("method_kwargs", {}))
         if config["method"] == "beit":
             kwargs["tokenizer"] = self._train_tokenizer(config, data, encoder, kwargs)
@@ -195,13 +246,11 @@ class ImageModality(Modality):
         tokenizer = methods.VQTokenizer(**options)
         tokenizer.compile(optimizer="auto")
         started = time.time()
-        images = data["train"][0]
-        dataset = datasets_lib.make_dataset(images, batch_size=config["batch_size"], shuffle=True,
-                                            drop_remainder=True, seed=config["seed"])
-        tokenizer.build((None, *images.shape[1:]))
+        dataset = self.train_dataset(config, data)
+        tokenizer.build((None, *self._input_shape(data)))
         tokenizer.optimizer.build(tokenizer.trainable_variables)
         print(f"Training the visual tokenizer ({epochs} epochs) ...")
-        tokenizer.fit(dataset, epochs=epochs, verbose=2, shuffle=False)  # shuffled by make_dataset
+        tokenizer.fit(dataset, epochs=epochs, verbose=2, shuffle=False)  # shuffled by the pipeline
         data["setup_seconds"] = time.time() - started
         data["tokenizer_history"] = {k: [float(v) for v in values]
                                      for k, values in tokenizer.history.history.items()}
@@ -210,7 +259,10 @@ class ImageModality(Modality):
     def finish(self, model, data, config, run_dir, history):
         if config["method"] != "beit":
             return {}
-        x_test = data["labelled"][1][0]
+        if data.get("labelled"):
+            x_test = data["labelled"][1][0]
+        else:  # the user's own images: usage over the first ones
+            x_test = np.stack(list(data["stream"].take(1024).as_numpy_iterator()))
         return {
             "tokenizer_seconds": float(data.get("setup_seconds", 0.0)),
             "tokenizer_final_reconstruction_loss":
@@ -219,6 +271,13 @@ class ImageModality(Modality):
         }
 
     def train_dataset(self, config, data):
+        if "stream" in data:
+            # Repeated, then cut to whole epochs: `fit` then knows the epoch
+            # length from the start (a stream's own length is unknown to
+            # tf.data), and a file that fails to decode costs no step.
+            steps = data["num_train"] // config["batch_size"]
+            return (data["stream"].repeat().batch(config["batch_size"], drop_remainder=True)
+                    .take(steps).prefetch(tf.data.AUTOTUNE))
         return datasets_lib.make_dataset(
             data["train"][0], batch_size=config["batch_size"], shuffle=True,
             drop_remainder=True, seed=config["seed"],
@@ -250,12 +309,18 @@ class ImageModality(Modality):
                              fractions, seed=seed, knn=knn)
 
     def new_probe_model(self, config, data):
-        return self._encoder(config, data["train"][0].shape[1:])
+        return self._encoder(config, self._input_shape(data))
 
     def evaluate(self, run, config, quick=False):
         from keras_ssl import evaluation
 
         data = run["data"]
+        if data.get("labelled") is None:
+            raise ValueError(
+                f"A recipe is evaluated on a built-in labelled dataset; {run['config']['dataset']!r}"
+                " holds unlabelled images of your own (probe them with `keras-ssl probe --run "
+                "RUN --labeled PATH`)."
+            )
         (x_train, y_train), (x_test, y_test) = data["labelled"]
         if quick:  # the machinery at a tiny size: for tests, not for results
             x_test, y_test = x_test[:200], y_test[:200]
