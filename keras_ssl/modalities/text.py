@@ -62,6 +62,20 @@ def architecture(backbone):
     return ARCHITECTURES[(backbone or "bert_tiny").split("_")[0]]
 
 
+def held_out_samples(model, texts, seed=0, count=5, words=4, max_length=48):
+    """`(prompt, continuation)` pairs of a causal LM: the first `words`
+    words of the first `count` held-out texts, continued by top-k sampling
+    (k = 10) up to `max_length` tokens (at most the backbone's); prompts
+    that leave no room to generate are left out."""
+    import keras_hub
+
+    length = min(max_length, model.backbone.max_sequence_length)
+    prompts = [" ".join(t.split()[:words]) for t in texts[:count]]
+    prompts = [p for p in prompts if len(model.tokenizer(p)) + 1 < length]
+    sampler = keras_hub.samplers.TopKSampler(k=10, seed=seed)
+    return list(zip(prompts, model.generate(prompts, max_length=length, sampler=sampler)))
+
+
 def load_task(task, seed=0, data_dir=None):
     """The labelled data of a text task: `((x_train, y_train), (x_test, y_test))`."""
     from keras_ssl import datasets
@@ -224,32 +238,21 @@ class TextModality(Modality):
         if config["method"] == "clm":
             # Exact token-weighted perplexity, and samples for the card:
             # the first words of held-out texts, continued by top-k sampling.
-            import keras_hub
-
             summary["held_out_perplexity"] = model.perplexity(data["held_out"])
-            prompts = [" ".join(t.split()[:4]) for t in data["held_out"][:5]]
-            sampler = keras_hub.samplers.TopKSampler(k=10, seed=int(config["seed"]))
-            length = min(48, model.backbone.max_sequence_length)
-            prompts = [p for p in prompts if len(model.tokenizer(p)) + 1 < length]
             summary["samples"] = [
                 {"prompt": p, "generated": g}
-                for p, g in zip(prompts, model.generate(prompts, max_length=length,
-                                                        sampler=sampler))]
+                for p, g in held_out_samples(model, data["held_out"], seed=int(config["seed"]),
+                                             count=5, words=4, max_length=48)]
         return summary
 
     def demo_lines(self, run):
         if run["config"]["method"] != "clm":
             return []
-        import keras_hub
-
-        model = run["model"]
-        prompts = [" ".join(t.split()[:3]) for t in run["data"]["held_out"][:3]]
-        length = min(32, model.backbone.max_sequence_length)
-        prompts = [p for p in prompts if len(model.tokenizer(p)) + 1 < length]
-        sampler = keras_hub.samplers.TopKSampler(k=10, seed=int(run["config"]["seed"]))
-        generated = model.generate(prompts, max_length=length, sampler=sampler)
+        samples = held_out_samples(run["model"], run["data"]["held_out"],
+                                   seed=int(run["config"]["seed"]), count=3, words=3,
+                                   max_length=32)
         return ["Generated from held-out prompts (top-k sampling):"] + [
-            f"  {p!r} -> {g!r}" for p, g in zip(prompts, generated)]
+            f"  {p!r} -> {g!r}" for p, g in samples]
 
     def encoder(self, model):
         return model.backbone

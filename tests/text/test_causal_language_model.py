@@ -64,6 +64,24 @@ def test_generate_continues_prompts(trained_clm):
                           str)
 
 
+def test_held_out_samples_for_the_card_and_the_demo(trained_clm, sentences):
+    from keras_ssl.modalities import text
+
+    clm, _, _ = trained_clm
+    samples = text.held_out_samples(clm, sentences, count=2, words=3, max_length=16)
+    assert [prompt for prompt, _ in samples] == [" ".join(s.split()[:3])
+                                                  for s in sentences[:2]]
+    assert all(generated.startswith(prompt) for prompt, generated in samples)
+    # A prompt that leaves no room to generate is left out.
+    long_text = " ".join(["the cat sat on the mat"] * 4)
+    assert text.held_out_samples(clm, [long_text], count=1, words=30, max_length=16) == []
+    run = {"config": {"method": "clm", "seed": 0}, "model": clm,
+           "data": {"held_out": list(sentences)}}
+    lines = text.TEXT.demo_lines(run)
+    assert lines[0].startswith("Generated from held-out prompts") and len(lines) == 4
+    assert text.TEXT.demo_lines(dict(run, config={"method": "mlm", "seed": 0})) == []
+
+
 def test_fill_mask_of_both_language_models(trained_clm, make_mlm):
     clm, _, _ = trained_clm
     candidates = clm.fill_mask(["the cat sat on the [MASK]"], top_k=3)
