@@ -72,6 +72,8 @@ def held_out_samples(model, texts, seed=0, count=5, words=4, max_length=48):
     length = min(max_length, model.backbone.max_sequence_length)
     prompts = [" ".join(t.split()[:words]) for t in texts[:count]]
     prompts = [p for p in prompts if len(model.tokenizer(p)) + 1 < length]
+    if not prompts:  # keras-hub's generate cannot take an empty batch
+        return []
     sampler = keras_hub.samplers.TopKSampler(k=10, seed=seed)
     return list(zip(prompts, model.generate(prompts, max_length=length, sampler=sampler)))
 
