@@ -314,10 +314,9 @@ def cmd_probe(args):
     else:
         dataset = args.dataset or dataset
         if modality.name == "image" and dataset is not None:
-            from keras_ssl import datasets
             from keras_ssl.datasets import streams
 
-            if dataset not in datasets.available() and streams.is_image_source(dataset):
+            if streams.is_image_source(dataset):
                 raise ValueError(
                     f"The probe data {dataset!r} is not a built-in dataset but images of your "
                     "own: probe on labelled ones with --labeled PATH (one sub-folder per "

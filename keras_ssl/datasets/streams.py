@@ -21,10 +21,15 @@ def is_tfrecord_source(source):
 
 def is_image_source(source):
     """True when `source` names the user's own images (an existing folder,
-    a TFRecord file or a glob of them), not a built-in dataset name."""
+    a TFRecord file or a glob of them), not a built-in dataset name (a
+    name wins over a folder of the same name)."""
+    from keras_ssl.datasets.image_datasets import available
+
     if not isinstance(source, (str, os.PathLike)):
         return False
     source = os.fspath(source)
+    if source in available():
+        return False
     return os.path.isdir(source) or is_tfrecord_source(source) or os.sep in source
 
 
@@ -71,7 +76,7 @@ def load_labelled_images(source, image_size, channels, test_fraction=0.2, seed=0
     if not 0 < test_fraction < 1:
         raise ValueError(f"`test_fraction` must lie in (0, 1), got {test_fraction!r}.")
     dataset, _ = open_images(source, image_size=image_size, channels=channels, labels=True,
-                                 shuffle=False)
+                             shuffle=False)
     pairs = list(dataset.as_numpy_iterator())
     if not pairs:
         raise ValueError(f"`source` {os.fspath(source)!r} holds no labelled images.")

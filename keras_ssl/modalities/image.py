@@ -139,7 +139,7 @@ class ImageModality(Modality):
 
     def configure(self, config):
         config = super().configure(config)
-        if self._own_images(config):
+        if streams.is_image_source(config["dataset"]):
             config["dataset"] = os.fspath(config["dataset"])
         else:
             check_choice("dataset", config["dataset"], datasets_lib.available())
@@ -179,20 +179,12 @@ class ImageModality(Modality):
             )
 
     def load_data(self, config, data_dir=None):
-        if self._own_images(config):
+        if streams.is_image_source(config["dataset"]):
             return self._stream_data(config)
         train, test = load_images(config["dataset"], data_dir=data_dir, limit=config["limit"],
                                   seed=config["seed"])
         return {"train": train, "test": test, "num_train": len(train[0]),
                 "labelled": (train, test)}
-
-    @staticmethod
-    def _own_images(config):
-        """Whether the run's `dataset` is the user's own images (a built-in
-        name wins over a folder of the same name)."""
-        dataset = config["dataset"]
-        return (not (isinstance(dataset, str) and dataset in datasets_lib.available())
-                and streams.is_image_source(dataset))
 
     def _stream_data(self, config):
         """The user's images, streamed from disk (never all in memory)."""
