@@ -197,8 +197,14 @@ SHIPPED = presets.names()
 
 
 def test_shipped_presets_are_small():
-    total = sum(presets.folder_size(info["path"]) for info in presets.available())
-    assert total < 50 * 2**20, f"shipped presets take {total / 2**20:.1f} MB"
+    # Presets ship inside the repository (there is no weights hub to fetch
+    # from), so every clone carries them: each zoo entry stays a tiny model
+    # and the whole zoo stays a small download.
+    sizes = {info["name"]: presets.folder_size(info["path"]) for info in presets.available()}
+    too_big = {name: f"{size / 2**20:.1f} MB" for name, size in sizes.items() if size > 8 * 2**20}
+    assert not too_big, f"presets over 8 MB: {too_big}"
+    total = sum(sizes.values())
+    assert total < 100 * 2**20, f"shipped presets take {total / 2**20:.1f} MB"
 
 
 @pytest.mark.slow
