@@ -7,6 +7,8 @@ keras-ssl pretrain --method simclr --dataset fashion_mnist --backbone resnet18 \
 keras-ssl pretrain --method simclr --images photos/ --image-size 96 --out runs/mine
 keras-ssl data write-tfrecords photos/ shards/ --shard-size 5000 --image-size 96
 keras-ssl pretrain --method mae --images shards/ --out runs/mae
+keras-ssl pretrain --method simclr --init-preset simclr_resnet18_fashion_mnist \
+    --images photos/ --out runs/adapted
 keras-ssl probe --run runs/simclr --dataset fashion_mnist --fractions 0.01 1
 keras-ssl export --run runs/simclr --out exported/encoder
 keras-ssl zoo fetch simclr_resnet18_fashion_mnist --out encoder/
@@ -81,6 +83,11 @@ def _add_pretrain_arguments(parser, epochs_default):
                                          "tcn"],
         help="encoder architecture (default: the method's: resnet18, vit for mae, simmim and beit, "
         "bert_tiny for mlm, gpt_tiny for clm, tcn (TemporalConvNet) for cpc and wav2vec2)",
+    )
+    parser.add_argument(
+        "--init-preset", default=None, metavar="PRESET",
+        help="start from this preset's encoder (a zoo name or a preset folder) instead of "
+        "random weights; it fixes the backbone (and, for text, the tokenizer)",
     )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
     parser.add_argument("--batch-size", type=_positive_int, default=None)
@@ -244,6 +251,7 @@ def _pretrain_from_args(args, demo=False, **kwargs):
         budget_minutes=args.budget_minutes,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
         precision=args.precision,
+        init_preset=args.init_preset,
         **settings,
         **options,
         **kwargs,
