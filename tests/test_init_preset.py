@@ -58,13 +58,33 @@ def test_image_run_starts_from_the_preset(image_preset, tmp_path):
     assert not all(np.allclose(a, b) for a, b in zip(trainable(random), start))
 
 
-def test_cli_init_preset(image_preset, tmp_path, capsys):
+def test_cli_init_preset_and_probe_compare(image_preset, tmp_path, capsys):
     _, path = image_preset
-    out = tmp_path / "run"
-    assert cli.main(["pretrain", "--method", "byol", "--dataset", "digits", "--init-preset", path,
-                     "--epochs", "1", "--batch-size", "32", "--limit", "64", "--no-export",
-                     "--out", str(out)]) == 0
+    out, scratch = tmp_path / "run", tmp_path / "scratch"
+    common = ["--method", "byol", "--dataset", "digits", "--epochs", "1", "--batch-size", "32",
+              "--limit", "64", "--no-export"]
+    assert cli.main(["pretrain", *common, "--init-preset", path, "--out", str(out)]) == 0
     assert training.read_json(str(out / "config.json"))["init_preset"] == path
+    assert cli.main(["pretrain", *common, "--backbone", "convnet", "--out", str(scratch)]) == 0
+    capsys.readouterr()
+    assert cli.main(["probe", "--run", str(out), "--compare", str(scratch),
+                     "--fractions", "0.1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"(2) the preset {path!r} as it was" in printed
+    assert f"(3) the run {str(scratch)!r}" in printed
+    assert "(1) this run  (2)     (3)" in printed
+    probe = training.read_json(str(out / "probe.json"))
+    assert set(probe["compared"]) == {f"the preset {path!r} as it was",
+                                      f"the run {str(scratch)!r}"}
+    for results in (probe, *probe["compared"].values()):
+        assert 0.0 <= results["linear_probe@10%"] <= 1.0
+    # The preset as it was probes as the preset itself does.
+    assert cli.main(["probe", "--preset", path, "--dataset", "digits", "--fractions", "0.1"]) == 0
+    alone = capsys.readouterr().out
+    value = probe["compared"][f"the preset {path!r} as it was"]["linear_probe@10%"]
+    assert f"linear_probe@10%  {value:.4f}" in alone
+    assert cli.main(["probe", "--preset", path, "--compare", str(scratch)]) == 2
+    assert "`--compare` compares runs" in capsys.readouterr().err
 
 
 def test_text_run_keeps_the_preset_tokenizer_and_weights(text_preset, tmp_path):
