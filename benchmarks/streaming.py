@@ -11,9 +11,12 @@ fresh Python process:
 * `train`: SimCLR's train-step rate (images per second, `timing.py`) fed
   from memory (the arrays through `datasets.make_dataset`, the library's
   in-memory path), from the folder and from the shards, and each one's
-  ratio to the in-memory rate. The pipeline shares the CPU cores with the
-  train step, so the ratio is what streaming costs in practice;
-* `memory`: the peak RSS of a process that streams one pass over a folder
+  ratio to the in-memory rate, in `--rounds` rounds that interleave the
+  three sources (this shared machine's speed drifts by more than the
+  difference measured). The pipeline shares the CPU cores with the train
+  step, so the ratio is what streaming costs in practice;
+* `memory`: the largest resident set (sampled after every batch) of a
+  process that streams one pass over a folder
   of `--memory-files` files (10,000 and 100,000 by default: the files of
   the first folder copied), to show it does not grow with the folder.
 
@@ -44,6 +47,19 @@ KINDS = ("train", "pipeline", "memory")
 def _peak_rss_mb():
     # ru_maxrss is in KiB on Linux.
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mb():
+    """The resident set now (the high-water mark of `_peak_rss_mb` may
+    come from start-up and hide later growth)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _peak_rss_mb()  # no /proc: the high-water mark
 
 
 def write_folder(path, count, image_size, seed=0):
@@ -100,13 +116,18 @@ def run_one(setting):
     batch_size, steps = setting["batch_size"], setting["steps"]
     result = dict(setting)
     if setting["kind"] == "memory":
-        baseline = _peak_rss_mb()
+        baseline = _current_rss_mb()
+        highest = baseline
         stream = datasets.from_directory(setting["folder"], image_size=setting["image_size"],
                                          channels=3, seed=0, verbose=False)
         seen = 0
         for batch in stream.batch(256):
             seen += int(batch.shape[0])
-        result.update(images=seen, peak_memory_mb=_peak_rss_mb(), baseline_rss_mb=baseline)
+            highest = max(highest, _current_rss_mb())
+        # The resident set sampled after every batch of the pass: what
+        # streaming holds, whatever the process peaked at while starting.
+        result.update(images=seen, peak_memory_mb=highest, baseline_rss_mb=baseline,
+                      growth_mb=highest - baseline)
         return result
     if setting["kind"] == "pipeline":
         dataset = _stream(setting).batch(batch_size, drop_remainder=True).repeat()
@@ -146,13 +167,24 @@ def format_table(rows):
     lines = []
     train = [r for r in rows if r["kind"] == "train"]
     if train:
-        memory_rate = next(r["best"] for r in train if r["source"] == "memory")
+        # Rounds interleave the sources (memory, folder, shards, memory, ...)
+        # so that the shared machine's slow and fast spells fall on every
+        # source alike; each ratio is to the in-memory rate of its round.
+        memory_best = {r.get("round", 0): r["best"] for r in train if r["source"] == "memory"}
+        rounds = len(memory_best)
         lines += [f"{'SimCLR fed from':<16}{'median img/s':>14}{'best img/s':>12}"
-                  f"{'x in-memory (best)':>20}", "-" * 62]
-        for r in train:
-            lines.append(f"{r['source']:<16}{r['rate_median']:>14.1f}{r['best']:>12.1f}"
-                         f"{r['best'] / memory_rate:>20.3f}")
-        lines.append("")
+                  f"{'x in-memory':>13}{'rounds':>8}", "-" * 63]
+        for source in SOURCES:
+            mine = [r for r in train if r["source"] == source]
+            if not mine:
+                continue
+            ratios = [r["best"] / memory_best[r.get("round", 0)] for r in mine]
+            lines.append(
+                f"{source:<16}{statistics.median(r['rate_median'] for r in mine):>14.1f}"
+                f"{statistics.median(r['best'] for r in mine):>12.1f}"
+                f"{statistics.median(ratios):>13.3f}{len(mine):>8}")
+        lines += [f"(x in-memory: median over {rounds} round(s) of the best rate over the "
+                  "in-memory best of the same round)", ""]
     pipeline = [r for r in rows if r["kind"] == "pipeline"]
     if pipeline:
         lines += [f"{'pipeline alone':<16}{'median img/s':>14}", "-" * 30]
@@ -160,10 +192,12 @@ def format_table(rows):
         lines.append("")
     memory = [r for r in rows if r["kind"] == "memory"]
     if memory:
-        lines += [f"{'files in folder':<16}{'peak RSS MB':>13}{'x smallest':>12}", "-" * 41]
+        lines += [f"{'files in folder':<16}{'peak RSS MB':>13}{'x smallest':>12}"
+                  f"{'growth MB':>11}", "-" * 52]
         smallest = memory[0]["peak_memory_mb"]
         lines += [f"{r['files']:<16}{r['peak_memory_mb']:>13.0f}"
-                  f"{r['peak_memory_mb'] / smallest:>12.3f}" for r in memory]
+                  f"{r['peak_memory_mb'] / smallest:>12.3f}{r['growth_mb']:>11.0f}"
+                  for r in memory]
     return "\n".join(lines)
 
 
@@ -177,6 +211,8 @@ def main(argv=None):
     parser.add_argument("--width-multiplier", type=float, default=0.25)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="train rates: rounds over the three sources, interleaved")
     parser.add_argument("--memory-files", type=int, nargs="*", default=[10000, 100000])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS,
                         help="which measurements (default: all)")
@@ -208,9 +244,11 @@ def main(argv=None):
               "width_multiplier": args.width_multiplier, "files": args.files}
     script = os.path.abspath(__file__)
     rows = []
-    for source in SOURCES if "train" in args.kinds else ():
-        rows.append(measure_in_child(script, dict(common, kind="train", source=source),
-                                     f"simclr fed from {source}"))
+    for round_ in range(args.rounds) if "train" in args.kinds else ():
+        for source in SOURCES:
+            rows.append(measure_in_child(
+                script, dict(common, kind="train", source=source, round=round_),
+                f"simclr fed from {source} (round {round_ + 1} of {args.rounds})"))
     for source in SOURCES[1:] if "pipeline" in args.kinds else ():
         rows.append(measure_in_child(script, dict(common, kind="pipeline", source=source),
                                      f"the {source} pipeline alone"))

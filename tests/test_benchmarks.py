@@ -154,6 +154,10 @@ def test_streaming_table(tmp_path):
         ("memory", None, 64), ("memory", None, 160)]
     assert all(r["rate_median"] > 0 for r in rows if r["kind"] == "pipeline")
     assert [r["images"] for r in rows if r["kind"] == "memory"] == [64, 160]
+    for r in rows:
+        if r["kind"] == "memory":  # sampled during the pass, over the start
+            assert r["peak_memory_mb"] >= r["baseline_rss_mb"] > 0
+            assert r["growth_mb"] == r["peak_memory_mb"] - r["baseline_rss_mb"]
     assert "peak RSS MB" in stdout
     # Machine-local paths stay out of the results file.
     assert not any("folder" in r or "shards" in r for r in rows)
