@@ -18,11 +18,17 @@ def _end_to_end_recipes():
     """
     chosen = {}
     # SimCLR, the flagship recipe, represents the ResNet image path and MAE
-    # the ViT one (BEiT's extra tokenizer stage runs in its own tests).
-    preferred = ("simclr_", "mae_")
+    # the ViT one (BEiT's extra tokenizer stage runs in its own tests);
+    # VideoMAE represents video, one recipe for the modality: a video
+    # recipe's tiny run takes about 50 s (clips through two encoders), and
+    # the per-frame path of frame order prediction runs end to end at tiny
+    # sizes in tests/video/test_video_modality.py.
+    preferred = ("simclr_", "mae_", "videomae_")
+    one_per_modality = ("video",)
     for name in sorted(RECIPES, key=lambda name: (not name.startswith(preferred), name)):
         config = zoo.load_recipe(name)
-        key = (keras_ssl.modalities.for_method(config["method"]).name, config.get("backbone"))
+        modality = keras_ssl.modalities.for_method(config["method"]).name
+        key = (modality,) if modality in one_per_modality else (modality, config.get("backbone"))
         chosen.setdefault(key, name)
     return sorted(chosen.values())
 
