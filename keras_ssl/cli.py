@@ -8,6 +8,9 @@ keras-ssl pretrain --method simclr --images photos/ --image-size 96 --out runs/m
 keras-ssl data write-tfrecords photos/ shards/ --shard-size 5000 --image-size 96
 keras-ssl pretrain --method mae --images shards/ --out runs/mae
 keras-ssl pretrain --method videomae --dataset moving_fashion_mnist --out runs/videomae
+keras-ssl pretrain --method simclr --init-preset simclr_resnet18_fashion_mnist \
+    --images photos/ --out runs/adapted
+keras-ssl probe --run runs/adapted --labeled labeled/ --compare runs/mine
 keras-ssl probe --run runs/simclr --dataset fashion_mnist --fractions 0.01 1
 keras-ssl export --run runs/simclr --out exported/encoder
 keras-ssl zoo fetch simclr_resnet18_fashion_mnist --out encoder/
@@ -89,6 +92,11 @@ def _add_pretrain_arguments(parser, epochs_default):
         "bert_tiny for mlm, gpt_tiny for clm, tcn (TemporalConvNet) for cpc and wav2vec2, "
         "videovit (VideoViT) for videomae, resnet18 on each frame for frame_order)",
     )
+    parser.add_argument(
+        "--init-preset", default=None, metavar="PRESET",
+        help="start from this preset's encoder (a zoo name or a preset folder) instead of "
+        "random weights; it fixes the backbone (and, for text, the tokenizer)",
+    )
     parser.add_argument("--epochs", type=_positive_int, default=epochs_default)
     parser.add_argument("--batch-size", type=_positive_int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
@@ -150,6 +158,12 @@ def build_parser():
         help="image encoders: probe these layers' outputs (average-pooled, concatenated) "
              "instead of the encoder's output, e.g. stage3_block2_out stage4_block2_out "
              "(default for a preset: the layers its card was measured at)",
+    )
+    p.add_argument(
+        "--compare", nargs="+", default=[], metavar="RUN",
+        help="more run folders probed on the same data beside it, e.g. the same method "
+        "from scratch; a run that continued from a preset (--init-preset) is also "
+        "compared with the preset as it was",
     )
     p.add_argument("--seed", type=int, default=0)
 
@@ -251,6 +265,7 @@ def _pretrain_from_args(args, demo=False, **kwargs):
         budget_minutes=args.budget_minutes,
         jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile],
         precision=args.precision,
+        init_preset=args.init_preset,
         **settings,
         **options,
         **kwargs,
@@ -289,10 +304,37 @@ def _probe_source(args):
             args.dataset, f"The encoder {args.encoder!r}")
 
 
+def _compared(args, modality, probe_model):
+    """(label, probe model) of what `probe` compares with: the preset a run
+    continued from, as it was, and each `--compare` run."""
+    from keras_ssl import presets, training
+
+    if args.compare and not args.run:
+        raise ValueError("`--compare` compares runs: probe a run (--run) beside them.")
+    compared = []
+    preset = training.read_json(os.path.join(args.run, "config.json")).get(
+        "init_preset") if args.run else None
+    if preset:
+        path = presets.resolve(preset)
+        start = modality.probe_model_from_preset(path, presets.read_manifest(path))
+        if modality.name == "image":  # at the size the run was trained at
+            start = presets.adapt_to_input_shape(start, probe_model.input_shape[1:],
+                                                 what=f"The preset {preset!r}")
+        compared.append((f"the preset {preset!r} as it was", start))
+    for run in args.compare:
+        model, _, other = training.load_run(run)
+        if other.name != modality.name:
+            raise ValueError(f"`--compare` {run!r} is a {other.name} run; {args.run!r} is "
+                             f"a {modality.name} run.")
+        compared.append((f"the run {run!r}", other.probe_model(model)))
+    return compared
+
+
 def cmd_probe(args):
     from keras_ssl import training
 
     probe_model, modality, dataset, what = _probe_source(args)
+    compared = _compared(args, modality, probe_model)
     if args.preset and not args.feature_layers:
         # A preset whose card was measured at intermediate layers is
         # probed there by default.
@@ -306,6 +348,8 @@ def cmd_probe(args):
         from keras_ssl import evaluation
 
         probe_model = evaluation.feature_model(probe_model, args.feature_layers)
+        compared = [(label, evaluation.feature_model(model, args.feature_layers))
+                    for label, model in compared]
         what += f" (layers {', '.join(args.feature_layers)})"
     if args.labeled is not None:
         if modality.name != "image":
@@ -332,10 +376,24 @@ def cmd_probe(args):
         data = modality.eval_data_for(probe_model, dataset, data_dir=args.data_dir,
                                       seed=args.seed)
     modality.check_compatible(probe_model, data, what)
+    for label, model in compared:  # every shape checked before any probe runs
+        modality.check_compatible(model, data, label[0].upper() + label[1:])
     results = training.probe(probe_model, dataset, fractions=args.fractions, seed=args.seed,
                              data=data, modality=modality)
-    print(f"{what} on {dataset} (test accuracy):")
-    _print_table([(k, f"{v:.4f}") for k, v in results.items()], ("metric", "accuracy"))
+    if not compared:
+        print(f"{what} on {dataset} (test accuracy):")
+        _print_table([(k, f"{v:.4f}") for k, v in results.items()], ("metric", "accuracy"))
+    else:
+        others = {label: training.probe(model, dataset, fractions=args.fractions,
+                                        seed=args.seed, data=data, modality=modality)
+                  for label, model in compared}
+        print(f"{what} on {dataset}, beside {len(others)} other encoder(s) (test accuracy):")
+        for number, label in enumerate(others, start=2):
+            print(f"  ({number}) {label}")
+        _print_table([(k, f"{v:.4f}", *(f"{o[k]:.4f}" for o in others.values()))
+                      for k, v in results.items()],
+                     ("metric", "(1) this run", *(f"({n})" for n in range(2, len(others) + 2))))
+        results = dict(results, compared=others)
     if args.run:
         training.write_json(os.path.join(args.run, "probe.json"), results)
     return 0

@@ -347,6 +347,55 @@ def load_tokenizer(preset, verify=True):
     return keras_hub.tokenizers.Tokenizer.from_preset(path)
 
 
+def backbone_name(preset, manifest):
+    """The backbone name (`"resnet18"`, `"bert_tiny"`, ...) a preset was
+    trained with: from its manifest, else its zoo recipe; None if unknown."""
+    if manifest.get("backbone_name"):
+        return manifest["backbone_name"]
+    name = manifest.get("name") or os.fspath(preset)
+    if name in names():
+        from keras_ssl import zoo
+
+        return zoo.load_recipe(name).get("backbone")
+    return None
+
+
+def adapt_to_input_shape(encoder, input_shape, what="the encoder"):
+    """`encoder`, rebuilt for images of `input_shape` with the same weights.
+
+    Convolutional encoders (ResNet, ConvNet) take any image size with the
+    same weights; they are rebuilt from their config at the new size,
+    keeping the stem they were trained with. The channels must match, and
+    an encoder whose weights depend on the size (a ViT's position
+    embeddings) raises a clear error naming both shapes.
+    """
+    input_shape = tuple(int(d) for d in input_shape)
+    current = tuple(int(d) for d in encoder.input_shape[1:])
+    if current == input_shape:
+        return encoder
+    if current[-1] != input_shape[-1]:
+        raise ValueError(
+            f"{what} takes images with {current[-1]} channel(s), the data has "
+            f"{input_shape[-1]}: convert the images (`channels`={current[-1]})."
+        )
+    config = encoder.get_config()
+    if "input_shape" not in config:
+        raise ValueError(f"{what} takes images of shape {current}, not {input_shape}.")
+    config["input_shape"] = list(input_shape)
+    if config.get("stem") == "auto":  # the stem chosen by size must not change
+        config["stem"] = encoder.stem_in_use
+    rebuilt = type(encoder).from_config(config)
+    try:
+        rebuilt.set_weights(encoder.get_weights())
+    except ValueError as e:
+        raise ValueError(
+            f"{what} takes images of shape {current}; its {type(encoder).__name__} weights do "
+            f"not fit images of shape {input_shape}. Use images of {current[0]}x{current[1]} "
+            f"(`image_size`={current[0]})."
+        ) from e
+    return rebuilt
+
+
 def check_input_shape(encoder, data_shape, preset="the encoder"):
     """Raise a clear error when images of `data_shape` do not fit `encoder`."""
     expected = tuple(encoder.input_shape[1:])

@@ -149,6 +149,7 @@ def pretrain(
     overwrite=False,
     jit_compile="auto",
     precision="float32",
+    init_preset=None,
     **options,
 ):
     """Pretrain `method` on `dataset` and write everything to folder `out`.
@@ -185,6 +186,16 @@ def pretrain(
         precision: the Keras dtype policy the method is built under
             (`"float32"`; image methods also `"mixed_float16"`,
             `"mixed_bfloat16"`); the global policy is restored afterwards.
+        init_preset: continue from a preset's encoder instead of random
+            weights: a zoo name (`keras_ssl.presets.available()`) or a
+            preset folder of the same modality, verified against its
+            SHA-256 sums. The preset fixes the backbone (leave `backbone`
+            unset); text runs keep its tokenizer and sequence length; your
+            own images are read at its size and channels unless
+            `image_size` / `channels` say otherwise (a ResNet takes any
+            size, a ViT only its own). Presets hold the encoder only: the
+            method's head (projector, predictor, masked-LM transform)
+            starts fresh.
         **options: modality options: images `width_multiplier` (ResNets,
             default 0.25), and for your own images `image_size` (an int or
             (height, width); default the first image's) and `channels`
@@ -216,6 +227,7 @@ def pretrain(
         "backbone_kwargs": backbone_kwargs or {},
         "jit_compile": jit_compile,
         "precision": precision,
+        "init_preset": None if init_preset is None else os.fspath(init_preset),
         "options": dict(options),
     })
     config["epochs"] = int(10 if config.get("epochs") is None else config["epochs"])

@@ -72,7 +72,41 @@ def headline(results):
 
 # Arguments of `training.pretrain` that a recipe's config.json may set.
 PRETRAIN_KEYS = ("method", "dataset", "backbone", "epochs", "batch_size", "learning_rate",
-                 "seed", "limit", "method_kwargs", "backbone_kwargs")
+                 "seed", "limit", "method_kwargs", "backbone_kwargs", "init_preset")
+# What may differ between a recipe that continues from a preset and the
+# recipe it names as its from-scratch twin (`scratch_recipe`): the preset
+# fixes the backbone and the tokenizer, and continued pretraining takes its
+# own learning rate (lower, as when fine-tuning).
+TWIN_KEYS = ("name", "init_preset", "scratch_recipe", "backbone", "learning_rate")
+TWIN_OPTIONS = ("vocabulary_size", "vocabulary_texts", "tokenizer")
+
+
+def scratch_results(config, zoo_dir=None):
+    """The published results of the from-scratch twin a recipe names
+    (`scratch_recipe`): the same recipe (data, method, schedule, budget,
+    evaluation) pretrained from random weights. Raises a clear error when
+    the twin is missing, not run, or differs in anything but
+    `TWIN_KEYS`."""
+    name = config["scratch_recipe"]
+    twin = load_recipe(name, zoo_dir)
+
+    def options(recipe):
+        return {k: v for k, v in recipe.get("options", {}).items() if k not in TWIN_OPTIONS}
+
+    differ = sorted(key for key in set(config) | set(twin)
+                    if key not in TWIN_KEYS + ("options",) and config.get(key) != twin.get(key))
+    if options(config) != options(twin):
+        differ.append("options")
+    if differ:
+        raise ValueError(
+            f"`scratch_recipe` {name!r} is not the same recipe from random weights: it differs "
+            f"in {differ}."
+        )
+    path = os.path.join(zoo_dir or default_zoo_dir(), name, "results.json")
+    if not os.path.exists(path):
+        raise ValueError(f"`scratch_recipe` {name!r} has no results yet: run it first "
+                         f"(keras-ssl zoo run {name}).")
+    return {"recipe": name, **training.read_json(path)["pretrained"]}
 
 
 def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True,
@@ -93,6 +127,9 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     config = load_recipe(name, zoo_dir)
     modality = modalities.for_method(config["method"])
     modality.check_evaluation(config.get("evaluation", {}))
+    # A recipe that continues from a preset is compared with its twin from
+    # random weights; checked before any training.
+    scratch = scratch_results(config, zoo_dir) if config.get("scratch_recipe") else None
     out_dir = out_dir or os.path.join("runs", "zoo", name)
     os.makedirs(out_dir, exist_ok=True)
     started = time.time()
@@ -116,6 +153,8 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
         "pretrain": run["summary"],
     }
     results.update(modality.evaluate(run, config, quick=quick))
+    if scratch:
+        results["scratch"] = scratch
     fig = visualize.plot_history(run_dir, path=os.path.join(run_dir, "loss_curve.png"))
     import matplotlib.pyplot as plt
 
@@ -138,6 +177,9 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     # Where the card's probes read the encoder, so that `keras-ssl probe
     # --preset NAME` reads it there too.
     extra = {"feature_layers": results["feature_layers"]} if results.get("feature_layers") else {}
+    extra["backbone_name"] = run["config"]["backbone"]
+    if run["config"].get("init_preset"):
+        extra["init_preset"] = run["config"]["init_preset"]
     modality.save_preset(run["model"], preset_dir, card=card, overwrite=True,
                          name=name, method=config["method"], dataset=run["config"]["dataset"],
                          **extra)
@@ -427,10 +469,13 @@ def _text_results_by_task(zoo_dir):
 
 
 def _text_source(results, task):
-    """What a text recipe pretrained on, in words."""
-    if results.get("dataset") == task:
-        return "the task's texts"
-    return results.get("dataset") or "Shakespeare"
+    """What a text recipe pretrained on, in words (and the preset it
+    continued from)."""
+    source = ("the task's texts" if results.get("dataset") == task
+              else results.get("dataset") or "Shakespeare")
+    if results.get("init_preset"):
+        source += f", from {results['init_preset']['preset']}"
+    return source
 
 
 def _gain(results, key):
@@ -499,7 +544,7 @@ def plot_text_pretext(zoo_dir=None, path=None):
         for name, results in rows:
             if key in results["pretrained"] and key in results["random_init"]:
                 label = f"{text.METHOD_NAMES[results['method']][0]}"
-                if results.get("dataset") != task:
+                if results.get("dataset") != task or results.get("init_preset"):
                     label += f" ({_text_source(results, task)})"
                 entries[label] = (results["pretrained"][key], results["random_init"][key])
         if entries:

@@ -18,17 +18,20 @@ def _end_to_end_recipes():
     """
     chosen = {}
     # SimCLR, the flagship recipe, represents the ResNet image path and MAE
-    # the ViT one (BEiT's extra tokenizer stage runs in its own tests);
+    # the ViT one (BEiT's extra tokenizer stage runs in its own tests); the
+    # BERT path is run by a recipe that continues from a preset, so loading
+    # it, its tokenizer and the starting-point row of the card run too.
     # VideoMAE represents video, one recipe for the modality: a video
     # recipe's tiny run takes about 50 s (clips through two encoders), and
     # the per-frame path of frame order prediction runs end to end at tiny
     # sizes in tests/video/test_video_modality.py.
-    preferred = ("simclr_", "mae_", "videomae_")
+    preferred = ("simclr_", "mae_", "bert_tiny_simcse_from_mlm_", "videomae_")
     one_per_modality = ("video",)
     for name in sorted(RECIPES, key=lambda name: (not name.startswith(preferred), name)):
         config = zoo.load_recipe(name)
         modality = keras_ssl.modalities.for_method(config["method"]).name
-        key = (modality,) if modality in one_per_modality else (modality, config.get("backbone"))
+        backbone = config.get("backbone") or zoo.load_recipe(config["scratch_recipe"])["backbone"]
+        key = (modality,) if modality in one_per_modality else (modality, backbone)
         chosen.setdefault(key, name)
     return sorted(chosen.values())
 
@@ -128,6 +131,12 @@ def test_every_recipe_runs_at_a_tiny_budget(name, tmp_path):
     assert "embeddings_pca.png" in results["plots"]
     table = zoo.results_table(results)
     assert "random" in table
+    config = zoo.load_recipe(name)
+    if config.get("init_preset"):  # the starting point and the twin are on the card
+        assert results["init_preset"]["preset"] == config["init_preset"]
+        assert 0.0 <= results["init_preset"]["linear_probe@1%"] <= 1.0
+        assert results["scratch"]["recipe"] == config["scratch_recipe"]
+        assert f"`{config['init_preset']}` as it was" in table
     # The trained encoder is written as a preset that loads and verifies;
     # the published zoo folder is left alone by a short run.
     preset = tmp_path / "preset"

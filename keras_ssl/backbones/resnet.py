@@ -140,6 +140,8 @@ class ResNet(Backbone):
         self.image_shape = input_shape
         self.width_multiplier = width_multiplier
         self.stem = stem
+        #: the stem built ("small" or "imagenet"; `stem` may say "auto")
+        self.stem_in_use = "small" if small else "imagenet"
         self.synchronized = synchronized
         self.feature_dim = int(outputs.shape[-1])
 

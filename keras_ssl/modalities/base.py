@@ -55,6 +55,8 @@ class Modality:
 
         Raises ValueError (naming the argument) for unknown names.
         """
+        if config.get("init_preset") is not None:
+            self._configure_init_preset(config)
         defaults = self.methods[config["method"]]
         for key in ("batch_size", "learning_rate", "backbone", "epochs"):
             if config.get(key) is None and key in defaults:
@@ -74,6 +76,44 @@ class Modality:
                 f"methods; expected one of {', '.join(map(repr, self.precisions))}."
             )
         return config
+
+    def _configure_init_preset(self, config):
+        """A run that continues from a preset (`init_preset`): the preset
+        is verified, must hold an encoder of this modality, and fixes the
+        backbone. Runs before the modality's option defaults are filled in,
+        so `check_init_preset` sees only the options the user gave."""
+        from keras_ssl import presets
+
+        preset = config["init_preset"]
+        if config.get("backbone") is not None:
+            raise ValueError(
+                f"Pass `backbone` or `init_preset`, not both: the preset {preset!r} fixes the "
+                f"backbone (got backbone={config['backbone']!r})."
+            )
+        path = presets.resolve(preset, verify=True)
+        manifest = presets.read_manifest(path)
+        held = manifest.get("modality", "image")
+        if held != self.name:
+            raise ValueError(
+                f"`init_preset` {preset!r} holds a {held} encoder; method "
+                f"{config['method']!r} pretrains {self.name} encoders."
+            )
+        config["backbone"] = presets.backbone_name(preset, manifest) or manifest.get("class_name")
+        config["init_preset_sha256"] = manifest.get("files", {}).get(presets.WEIGHTS_FILE)
+        self.check_init_preset(config, manifest)
+
+    def check_init_preset(self, config, manifest):
+        """Raise a clear error when the method of `config` cannot start from
+        the preset of `manifest`; fill the options the preset fixes."""
+        raise ValueError(f"`init_preset`: {self.name} methods cannot start from a preset.")
+
+    def preset_encoder(self, config, load_weights=True):
+        """The encoder of the run's `init_preset`: its weights, or
+        (`load_weights=False`) the same architecture randomly initialised."""
+        from keras_ssl.backbones import Backbone
+
+        return Backbone.from_preset(config["init_preset"], load_weights=load_weights,
+                                    verify=False)
 
     # -- pretraining -----------------------------------------------------
 
@@ -213,6 +253,21 @@ def probe_columns(fractions):
                for f in fractions]
     return columns + [(f"knn@{fraction_label(f)}", f"kNN, {fraction_label(f)} labels")
                       for f in fractions]
+
+
+def starting_point_rows(results):
+    """Card rows of a run that continued from a preset: the preset as it
+    was (`results["init_preset"]`) and the same recipe pretrained from
+    random weights (`results["scratch"]`, another recipe's numbers)."""
+    rows = []
+    if results.get("init_preset"):
+        rows.append((f"`{results['init_preset']['preset']}` as it was (the starting point)",
+                     results["init_preset"]))
+    if results.get("scratch"):
+        name = results["scratch"]["recipe"]
+        rows.append((f"the same recipe from random weights ([{name}](../{name}/))",
+                     results["scratch"]))
+    return rows
 
 
 def table_lines(columns, rows, first="encoder"):

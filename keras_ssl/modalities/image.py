@@ -26,6 +26,7 @@ from keras_ssl.modalities.base import linear_probes
 from keras_ssl.modalities.base import probe_columns
 from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import result_cell
+from keras_ssl.modalities.base import starting_point_rows
 from keras_ssl.modalities.base import table_lines
 from keras_ssl.utils import check_choice
 
@@ -149,8 +150,9 @@ class ImageModality(Modality):
                     f"`{given[0]}` applies to your own images (a folder or TFRecord shards as "
                     f"`dataset`); the built-in dataset {config['dataset']!r} has its own."
                 )
-        check_choice("backbone", config["backbone"], backbones_lib.available())
-        if config["method"] in VIT_ONLY and not config["backbone"].startswith("vit"):
+        if not config.get("init_preset"):  # else the preset's (checked against the method)
+            check_choice("backbone", config["backbone"], backbones_lib.available())
+        if config["method"] in VIT_ONLY and not config.get("init_preset") and not config["backbone"].startswith("vit"):
             raise ValueError(
                 f"`backbone` {config['backbone']!r} cannot be used with method "
                 f"{config['method']!r}: it needs a ViT backbone (vit, vit_tiny, vit_small)."
@@ -161,6 +163,23 @@ class ImageModality(Modality):
                 f"{config['batch_size']}."
             )
         return config
+
+    def check_init_preset(self, config, manifest):
+        preset, kind = config["init_preset"], manifest.get("class_name")
+        if config["method"] in VIT_ONLY and kind != "ViT":
+            raise ValueError(
+                f"`init_preset` {preset!r} holds a {kind} encoder; method {config['method']!r} "
+                "needs a ViT encoder."
+            )
+        if len(manifest.get("input_shape") or ()) != 3:
+            raise ValueError(f"`init_preset` {preset!r} is not an image encoder's preset "
+                             "(its keras_ssl.json has no 3-d input_shape).")
+        if streams.is_image_source(config["dataset"]):
+            # Your own images are read at the preset's size and channels
+            # (color converted to gray for a gray preset) unless you say.
+            height, width, channels = manifest["input_shape"]
+            config["options"].setdefault("image_size", [int(height), int(width)])
+            config["options"].setdefault("channels", int(channels))
 
     def check_evaluation(self, evaluation_config):
         known = {"label_fractions", "feature_layers", "fine_tune"}
@@ -207,13 +226,19 @@ class ImageModality(Modality):
             return tuple(data["image_shape"])
         return data["train"][0].shape[1:]
 
-    def _encoder(self, config, input_shape):
+    def _encoder(self, config, input_shape, load_weights=False):
+        if config.get("init_preset"):
+            from keras_ssl import presets
+
+            return presets.adapt_to_input_shape(
+                self.preset_encoder(config, load_weights=load_weights), input_shape,
+                what=f"`init_preset` {config['init_preset']!r}")
         return build_encoder(config["backbone"], input_shape,
                              config["options"]["width_multiplier"],
                              **config.get("backbone_kwargs", {}))
 
     def build_model(self, config, data):
-        encoder = self._encoder(config, self._input_shape(data))
+        encoder = self._encoder(config, self._input_shape(data), load_weights=True)
         kwargs = dict(config.get("method_kwargs", {}))
         if config["method"] == "beit":
             kwargs["tokenizer"] = self._train_tokenizer(config, data, encoder, kwargs)
@@ -333,6 +358,12 @@ class ImageModality(Modality):
         random_encoder = self.new_probe_model(run["config"], data)
         results["random_init"] = self.probe(evaluation.feature_model(random_encoder, layers),
                                             labelled, fractions, seed=seed)
+        if run["config"].get("init_preset"):  # the starting point, as it was
+            start = self._encoder(run["config"], self._input_shape(data), load_weights=True)
+            results["init_preset"] = {
+                "preset": run["config"]["init_preset"],
+                **self.probe(evaluation.feature_model(start, layers), labelled, fractions,
+                             seed=seed)}
         smallest = min(fractions)
         x_few, y_few = datasets_lib.label_subset(x_train, y_train, fraction=smallest, seed=seed)
         label = fraction_label(smallest)
@@ -417,6 +448,7 @@ class ImageModality(Modality):
             (f"{results.get('method', 'self-supervised')}-pretrained encoder",
              results.get("pretrained", {})),
             ("random-init encoder (same architecture)", results.get("random_init", {})),
+            *starting_point_rows(results),
             ("logistic regression on raw pixels", results.get("raw_pixels", {})),
             ("supervised from scratch (same architecture)",
              {f"fine_tune@{smallest}":

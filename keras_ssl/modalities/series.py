@@ -21,6 +21,7 @@ from keras_ssl.modalities.base import linear_probes
 from keras_ssl.modalities.base import probe_columns
 from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import result_cell
+from keras_ssl.modalities.base import starting_point_rows
 from keras_ssl.modalities.base import table_lines
 from keras_ssl.utils import check_choice
 
@@ -69,7 +70,8 @@ class SeriesModality(Modality):
 
     def configure(self, config):
         config = super().configure(config)
-        check_choice("backbone", config["backbone"], BACKBONES)
+        if not config.get("init_preset"):  # else the preset's (checked against the method)
+            check_choice("backbone", config["backbone"], BACKBONES)
         if config["batch_size"] < 2:
             raise ValueError(
                 "`batch_size` must be >= 2 for contrastive series methods (the other series "
@@ -102,14 +104,29 @@ class SeriesModality(Modality):
                 "class_names": class_names,
                 "labelled": ((x, y), (x_test, y_test))}
 
-    def _encoder(self, config, channels):
+    def check_init_preset(self, config, manifest):
+        if manifest.get("class_name") != "TemporalConvNet":
+            raise ValueError(
+                f"`init_preset` {config['init_preset']!r} holds a {manifest.get('class_name')}; "
+                f"method {config['method']!r} starts from a TemporalConvNet preset."
+            )
+
+    def _encoder(self, config, channels, load_weights=False):
         from keras_ssl import backbones
 
+        if config.get("init_preset"):
+            encoder = self.preset_encoder(config, load_weights=load_weights)
+            if int(encoder.input_shape[-1]) != int(channels):
+                raise ValueError(
+                    f"`init_preset` {config['init_preset']!r} takes series with "
+                    f"{encoder.input_shape[-1]} channel(s); the data has {channels}."
+                )
+            return encoder
         return backbones.TemporalConvNet(input_shape=(None, int(channels)),
                                          **config.get("backbone_kwargs", {}))
 
     def build_model(self, config, data):
-        encoder = self._encoder(config, data["train"].shape[-1])
+        encoder = self._encoder(config, data["train"].shape[-1], load_weights=True)
         return method_class(config["method"])(encoder, seed=config["seed"],
                                               **config.get("method_kwargs", {}))
 
@@ -180,6 +197,10 @@ class SeriesModality(Modality):
         keras.utils.set_random_seed(seed + 1)
         results["random_init"] = self.probe(self.new_probe_model(run["config"], data), labelled,
                                             fractions, seed=seed)
+        if run["config"].get("init_preset"):  # the starting point, as it was
+            start = self._encoder(run["config"], x_train.shape[-1], load_weights=True)
+            results["init_preset"] = {"preset": run["config"]["init_preset"],
+                                      **self.probe(start, labelled, fractions, seed=seed)}
         flat_train = resample_flat(x_train, lengths_train)
         flat_test = resample_flat(x_test, lengths_test, length=x_train.shape[1])
         results["raw_series"] = linear_probes(lambda x: x, ((flat_train, y_train),
@@ -211,6 +232,7 @@ class SeriesModality(Modality):
             (f"{results.get('method', 'self-supervised')}-pretrained encoder",
              results.get("pretrained", {})),
             ("random-init encoder (same architecture)", results.get("random_init", {})),
+            *starting_point_rows(results),
             ("logistic regression on the raw series (resampled, flattened)",
              results.get("raw_series", {})),
         ]

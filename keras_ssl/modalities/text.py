@@ -32,14 +32,19 @@ from keras_ssl.modalities.base import Modality
 from keras_ssl.modalities.base import format_value
 from keras_ssl.modalities.base import fraction_label
 from keras_ssl.modalities.base import register
+from keras_ssl.modalities.base import starting_point_rows
 from keras_ssl.modalities.base import linear_probes
 from keras_ssl.utils import check_choice
 
 _ENCODERS = ("bert_tiny", "bert_small", "albert_tiny", "albert_small")
 BACKBONES = {"mlm": _ENCODERS, "sop": _ENCODERS, "clm": ("gpt_tiny", "gpt_small"),
              "simcse": ("bert_tiny", "bert_small")}
-ARCHITECTURES = {"bert": "BERT", "albert": "ALBERT", "gpt": "GPT"}
+ARCHITECTURES = {"bert": "BERT", "albert": "ALBERT", "gpt": "GPT", "gpt2": "GPT"}
 TASKS = ("sms_spam", "fortunes")
+# method -> the keras-hub backbone classes a run can continue from (init_preset)
+PRESET_CLASSES = {"mlm": ("BertBackbone", "AlbertBackbone"),
+                  "sop": ("BertBackbone", "AlbertBackbone"),
+                  "clm": ("GPT2Backbone",), "simcse": ("BertBackbone",)}
 # method -> (short name, its pretext metric in words, the metric's key)
 METHOD_NAMES = {"mlm": ("MLM", "masked-token accuracy", "masked_accuracy"),
                 "sop": ("MLM + SOP", "masked-token accuracy", "masked_accuracy"),
@@ -59,7 +64,9 @@ def method_class(method):
 
 def architecture(backbone):
     """"BERT", "ALBERT" or "GPT" for a backbone name such as "bert_tiny"."""
-    return ARCHITECTURES[(backbone or "bert_tiny").split("_")[0]]
+    # A backbone name, or a preset's class name ("BertBackbone").
+    family = (backbone or "bert_tiny").split("_")[0].lower().replace("backbone", "")
+    return ARCHITECTURES[family]
 
 
 def held_out_samples(model, texts, seed=0, count=5, words=4, max_length=48):
@@ -130,7 +137,8 @@ class TextModality(Modality):
 
     def configure(self, config):
         config = super().configure(config)
-        check_choice("backbone", config["backbone"], BACKBONES[config["method"]])
+        if not config.get("init_preset"):  # else the preset's (checked against the method)
+            check_choice("backbone", config["backbone"], BACKBONES[config["method"]])
         if config.get("jit_compile") is True:
             raise ValueError(
                 f"`jit_compile` True cannot be used with method {config['method']!r}: it "
@@ -140,12 +148,38 @@ class TextModality(Modality):
         if options["task"] is None:
             options["task"] = config["dataset"] if config["dataset"] in TASKS else "sms_spam"
         check_choice("task", options["task"], TASKS)
-        if options["tokenizer"] is None:
+        if options["tokenizer"] is None and config.get("init_preset"):
+            options["tokenizer"] = "preset"  # the preset's own, loaded with it
+            options["vocabulary_size"] = options["vocabulary_texts"] = None
+        elif options["tokenizer"] is None:
             # ALBERT's own recipe: a SentencePiece vocabulary.
             albert = config["backbone"].startswith("albert")
             options["tokenizer"] = "sentencepiece" if albert else "wordpiece"
-        check_choice("tokenizer", options["tokenizer"], ("wordpiece", "sentencepiece"))
+        if not config.get("init_preset"):
+            check_choice("tokenizer", options["tokenizer"], ("wordpiece", "sentencepiece"))
         return config
+
+    def check_init_preset(self, config, manifest):
+        preset, kind = config["init_preset"], manifest.get("class_name")
+        if kind not in PRESET_CLASSES[config["method"]]:
+            raise ValueError(
+                f"`init_preset` {preset!r} holds a {kind}; method {config['method']!r} starts "
+                f"from a {' or '.join(PRESET_CLASSES[config['method']])} preset."
+            )
+        options = config["options"]
+        for key in ("vocabulary_size", "vocabulary_texts", "tokenizer"):
+            if options.get(key) is not None:
+                raise ValueError(
+                    f"`{key}` cannot be set with `init_preset` {preset!r}: the run keeps the "
+                    "preset's tokenizer (its embeddings are indexed by that vocabulary)."
+                )
+        longest = int(manifest["sequence_length"])
+        options.setdefault("sequence_length", longest)
+        if int(options["sequence_length"]) > longest:
+            raise ValueError(
+                f"`sequence_length` {options['sequence_length']} is longer than the "
+                f"{longest} tokens `init_preset` {preset!r} has position embeddings for."
+            )
 
     def read_corpus(self, config):
         """The pretraining texts of a run config (see the module docstring)."""
@@ -183,32 +217,42 @@ class TextModality(Modality):
                 f"The corpus has {len(train)} training texts, fewer than `batch_size` "
                 f"({config['batch_size']})."
             )
-        train_tokenizer = (text.train_sentencepiece if options["tokenizer"] == "sentencepiece"
-                           else text.train_wordpiece)
-        tokenizer = train_tokenizer(
-            train, vocabulary_size=options["vocabulary_size"], lowercase=True,
-            max_texts=options["vocabulary_texts"],
-        )
+        if config.get("init_preset"):
+            from keras_ssl import presets
+
+            tokenizer = presets.load_tokenizer(config["init_preset"], verify=False)
+        else:
+            train_tokenizer = (text.train_sentencepiece
+                               if options["tokenizer"] == "sentencepiece" else text.train_wordpiece)
+            tokenizer = train_tokenizer(
+                train, vocabulary_size=options["vocabulary_size"], lowercase=True,
+                max_texts=options["vocabulary_texts"],
+            )
         return {"train": train, "held_out": held_out, "num_train": len(train),
                 "tokenizer": tokenizer}
 
-    def build_method(self, config, tokenizer):
-        """The text method of a run config, on a fresh backbone for `tokenizer`."""
+    def build_method(self, config, tokenizer, load_weights=False):
+        """The text method of a run config, on a fresh backbone for
+        `tokenizer`, or on the backbone of the run's `init_preset` (its
+        weights with `load_weights=True`)."""
         from keras_ssl import backbones
 
         builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall,
                    "albert_tiny": backbones.AlbertTiny, "albert_small": backbones.AlbertSmall,
                    "gpt_tiny": backbones.GPTTiny, "gpt_small": backbones.GPTSmall}
         length = config["options"]["sequence_length"]
-        backbone = builder[config["backbone"]](tokenizer.vocabulary_size(),
-                                               max_sequence_length=length,
-                                               **config.get("backbone_kwargs", {}))
+        if config.get("init_preset"):
+            backbone = self.preset_encoder(config, load_weights=load_weights)
+        else:
+            backbone = builder[config["backbone"]](tokenizer.vocabulary_size(),
+                                                   max_sequence_length=length,
+                                                   **config.get("backbone_kwargs", {}))
         cls, fixed = method_class(config["method"])
         kwargs = {**fixed, **config.get("method_kwargs", {})}
         return cls(backbone, tokenizer, sequence_length=length, **kwargs)
 
     def build_model(self, config, data):
-        return self.build_method(config, data["tokenizer"])
+        return self.build_method(config, data["tokenizer"], load_weights=True)
 
     def train_dataset(self, config, data):
         return (tf.data.Dataset.from_tensor_slices(data["train"])
@@ -327,6 +371,10 @@ class TextModality(Modality):
         keras.utils.set_random_seed(seed + 1)
         random_model = self.new_probe_model(run["config"], run["data"])
         models = {"pretrained": run["model"], "random_init": random_model}
+        if run["config"].get("init_preset"):  # the starting point, as it was
+            models["init_preset"] = self.build_method(run["config"], run["data"]["tokenizer"],
+                                                      load_weights=True)
+            results["init_preset"] = {"preset": run["config"]["init_preset"]}
         for name, model in models.items():
             results[name].update(self.probe(model, labelled, fractions, seed=seed))
         # A quick run fine-tunes at the smallest fraction only: each
@@ -393,10 +441,11 @@ class TextModality(Modality):
             header += [f"fine-tune accuracy, {fraction_label(f)} labels",
                        f"fine-tune macro F1, {fraction_label(f)} labels"]
         lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * (len(header) - 1)]
-        for row, key in ((f"{short}-pretrained {arch}", "pretrained"),
-                         (f"randomly initialised {arch} (same architecture)",
-                          "random_init")):
-            values = results.get(key, {})
+        rows = [(f"{short}-pretrained {arch}", results.get("pretrained", {})),
+                (f"randomly initialised {arch} (same architecture)",
+                 results.get("random_init", {})),
+                *starting_point_rows(results)]
+        for row, values in rows:
             cells = [format_value(values.get(f"linear_probe@{fraction_label(f)}"))
                      for f in fractions]
             for f in fractions:
