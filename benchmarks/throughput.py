@@ -22,6 +22,7 @@ Settings (each a column of the table):
         --augment step data --steps 8 --repeats 3
     python benchmarks/throughput.py --methods mlm sop clm simcse --batch-size 64   # tokens/s
     python benchmarks/throughput.py --methods cpc wav2vec2 --batch-size 32   # series/s
+    python benchmarks/throughput.py --methods videomae frame_order --batch-size 32   # clips/s
 
 Prints a table and writes it as JSON (`--out`). `median` and `best` are
 over the timed fits; `ratio` divides best rates by the same method's
@@ -51,10 +52,13 @@ SERIES_METHODS = ("cpc", "wav2vec2")
 # Text methods and their default backbones (the text modality's registry).
 TEXT_METHODS = {"mlm": "bert_tiny", "sop": "bert_tiny", "clm": "gpt_tiny",
                 "simcse": "bert_tiny"}
+# Video methods and their default backbones (the video modality's registry):
+# VideoMAE's VideoViT on the clip, frame order's ResNet-18 on each frame.
+VIDEO_METHODS = {"videomae": "videovit", "frame_order": "resnet18"}
 # Methods whose step XLA cannot compile (tokenization in the step; the
 # data-dependent shapes of masked positions).
 NO_JIT = tuple(TEXT_METHODS) + SERIES_METHODS
-ALL_METHODS = IMAGE_METHODS + tuple(TEXT_METHODS) + SERIES_METHODS
+ALL_METHODS = IMAGE_METHODS + tuple(TEXT_METHODS) + SERIES_METHODS + tuple(VIDEO_METHODS)
 
 
 def _peak_memory_mb(gpu):
@@ -86,6 +90,9 @@ def run_one(setting):
     elif setting["method"] in SERIES_METHODS:
         model, dataset, items = _series_model_and_data(setting)
         unit = "series/s"
+    elif setting["method"] in VIDEO_METHODS:
+        model, dataset, items = _video_model_and_data(setting)
+        unit = "clips/s"
     else:
         size, channels = setting["image_size"], setting["channels"]
         rng = np.random.default_rng(setting["seed"])
@@ -164,6 +171,25 @@ def _series_model_and_data(setting):
     return model, dataset.cache().prefetch(tf.data.AUTOTUNE), batch_size
 
 
+def _video_model_and_data(setting):
+    """The video modality's default method and encoder (its `build_model`
+    path) on random clips of `video_frames` x `video_size` x `video_size`."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_ssl.modalities import video
+
+    batch_size, steps = setting["batch_size"], setting["steps"]
+    rng = np.random.default_rng(setting["seed"])
+    shape = (setting["video_frames"], setting["video_size"], setting["video_size"], 1)
+    x = rng.integers(0, 256, (batch_size * steps,) + shape, dtype="uint8")
+    encoder = video.build_encoder(setting["backbone"], shape, setting["width_multiplier"])
+    setting["encoder_params"] = int(encoder.count_params())
+    model = video.method_class(setting["method"])(encoder, seed=setting["seed"])
+    dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True)
+    return model, dataset.cache().prefetch(tf.data.AUTOTUNE), batch_size
+
+
 def settings_for(args, gpu):
     precisions = args.precision or (["float32", "mixed_float16"] if gpu else ["float32"])
     for method in args.methods:
@@ -177,13 +203,16 @@ def settings_for(args, gpu):
                         "method": method,
                         "backbone": TEXT_METHODS[method] if method in TEXT_METHODS else (
                             "tcn" if method in SERIES_METHODS else (
-                                "vit" if method in VIT_METHODS else args.backbone)),
+                                VIDEO_METHODS[method] if method in VIDEO_METHODS else (
+                                    "vit" if method in VIT_METHODS else args.backbone))),
                         "width_multiplier": args.width_multiplier,
                         "image_size": args.image_size,
                         "channels": args.channels,
                         "sequence_length": args.sequence_length,
                         "series_length": args.series_length,
                         "series_channels": args.series_channels,
+                        "video_frames": args.video_frames,
+                        "video_size": args.video_size,
                         "batch_size": args.batch_size,
                         "steps": args.steps,
                         "repeats": args.repeats,
@@ -237,6 +266,10 @@ def main(argv=None):
     parser.add_argument("--series-length", type=int, default=128,
                         help="steps of the random series of cpc and wav2vec2")
     parser.add_argument("--series-channels", type=int, default=12)
+    parser.add_argument("--video-frames", type=int, default=8,
+                        help="frames of the random clips of videomae and frame_order")
+    parser.add_argument("--video-size", type=int, default=32,
+                        help="frame side of the random clips of videomae and frame_order")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)

@@ -7,6 +7,7 @@ keras-ssl pretrain --method simclr --dataset fashion_mnist --backbone resnet18 \
 keras-ssl pretrain --method simclr --images photos/ --image-size 96 --out runs/mine
 keras-ssl data write-tfrecords photos/ shards/ --shard-size 5000 --image-size 96
 keras-ssl pretrain --method mae --images shards/ --out runs/mae
+keras-ssl pretrain --method videomae --dataset moving_fashion_mnist --out runs/videomae
 keras-ssl pretrain --method simclr --init-preset simclr_resnet18_fashion_mnist \
     --images photos/ --out runs/adapted
 keras-ssl probe --run runs/adapted --labeled labeled/ --compare runs/mine
@@ -43,7 +44,7 @@ def _add_pretrain_arguments(parser, epochs_default):
     parser.add_argument(
         "--method", default="simclr", choices=training.available_methods(),
         help="pretext task (default: simclr; text: mlm, BERT masked-LM, and clm, GPT "
-        "causal LM, on --text)",
+        "causal LM, on --text; video: videomae and frame_order)",
     )
     parser.add_argument(
         "--text", default=None,
@@ -65,7 +66,9 @@ def _add_pretrain_arguments(parser, epochs_default):
         "--dataset", default=None,
         help="images: " + ", ".join(datasets.available()) + " (default digits, embedded); "
         "series (cpc, wav2vec2): a UCR/UEA archive set such as JapaneseVowels (the default), "
-        "GunPoint, ArrowHead",
+        "GunPoint, ArrowHead; video (videomae, frame_order): "
+        + ", ".join(datasets.available_videos())
+        + " (generated clips of moving items; default moving_fashion_mnist)",
     )
     parser.add_argument(
         "--images", default=None, metavar="PATH",
@@ -75,15 +78,19 @@ def _add_pretrain_arguments(parser, epochs_default):
     )
     parser.add_argument("--image-size", type=_positive_int, default=None, metavar="PX",
                         help="with --images: the side every image is brought to "
-                        "(default: the first image's size)")
+                        "(default: the first image's size); video methods: the side of "
+                        "the frames (default 32)")
+    parser.add_argument("--frames", type=_positive_int, default=None,
+                        help="video methods: frames a clip (default 8)")
     parser.add_argument("--channels", type=int, choices=[1, 3], default=None,
                         help="with --images: 1 (gray) or 3 (color); default: the first image's")
     parser.add_argument(
         "--backbone", default=None,
         choices=backbones.available() + ["bert_tiny", "bert_small", "gpt_tiny", "gpt_small",
-                                         "tcn"],
+                                         "tcn", "videovit"],
         help="encoder architecture (default: the method's: resnet18, vit for mae, simmim and beit, "
-        "bert_tiny for mlm, gpt_tiny for clm, tcn (TemporalConvNet) for cpc and wav2vec2)",
+        "bert_tiny for mlm, gpt_tiny for clm, tcn (TemporalConvNet) for cpc and wav2vec2, "
+        "videovit (VideoViT) for videomae, resnet18 on each frame for frame_order)",
     )
     parser.add_argument(
         "--init-preset", default=None, metavar="PRESET",
@@ -231,7 +238,7 @@ def _pretrain_from_args(args, demo=False, **kwargs):
     modality = modalities.for_method(args.method)
     options = {}
     for name in ("width_multiplier", "sequence_length", "vocabulary_size", "text_column",
-                 "task", "image_size", "channels"):
+                 "task", "image_size", "channels", "frames"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     sources = [f"--{name}" for name in ("text", "images", "dataset")
@@ -366,7 +373,8 @@ def cmd_probe(args):
                     "own: probe on labelled ones with --labeled PATH (one sub-folder per "
                     "class), or name a built-in dataset with --dataset."
                 )
-        data = modality.load_eval_data(dataset, data_dir=args.data_dir, seed=args.seed)
+        data = modality.eval_data_for(probe_model, dataset, data_dir=args.data_dir,
+                                      seed=args.seed)
     modality.check_compatible(probe_model, data, what)
     for label, model in compared:  # every shape checked before any probe runs
         modality.check_compatible(model, data, label[0].upper() + label[1:])

@@ -68,7 +68,7 @@ def _frozen_module(encoder, input_shape, input_name="images"):
     module.serving_default = tf.function(
         embed, input_signature=[tf.TensorSpec(spec, tf.float32, name=input_name)]
     )
-    if input_name == "images":
+    if input_name in ("images", "videos"):
         module.signature_uint8 = tf.function(
             named, input_signature=[tf.TensorSpec(spec, tf.uint8, name=input_name)]
         )
@@ -79,16 +79,19 @@ def _frozen_module(encoder, input_shape, input_name="images"):
 
 
 def _input_kind(encoder):
-    """Return "images" for (H, W, C) inputs of fixed size, "series" for (T, C)
-    inputs (T may be None); a clear error otherwise."""
+    """Return "images" for (H, W, C) inputs of fixed size, "videos" for
+    (T, H, W, C) clips of fixed size, "series" for (T, C) inputs (T may be
+    None); a clear error otherwise."""
     input_shape = tuple(encoder.input_shape[1:])
     if len(input_shape) == 3 and all(d is not None for d in input_shape):
         return "images"
+    if len(input_shape) == 4 and all(d is not None for d in input_shape):
+        return "videos"
     if len(input_shape) == 2 and input_shape[-1] is not None:
         return "series"
     raise ValueError(
-        "`encoder` must take images of a fixed shape (H, W, C) or series (T, C), got input "
-        f"shape {encoder.input_shape}."
+        "`encoder` must take images of a fixed shape (H, W, C), clips (T, H, W, C) or series "
+        f"(T, C), got input shape {encoder.input_shape}."
     )
 
 
@@ -123,7 +126,9 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True, teacher=
             features (N, D), such as `model.encoder` of a pretraining method;
             or the method itself, whose student encoder is exported. Series
             encoders (inputs (N, T, C), T may vary) export the same way,
-            with a float32 `series` input and no uint8 signature.
+            with a float32 `series` input and no uint8 signature; video
+            encoders (clips (N, T, H, W, C)) with a `videos` input, float32
+            and uint8.
         path: folder to write. Must not exist unless `overwrite=True`.
         overwrite: replace an existing folder at `path`.
         include_keras: also store the encoder as `keras_ssl/encoder.keras`
@@ -159,7 +164,7 @@ def export_backbone(encoder, path, overwrite=False, include_keras=True, teacher=
         module = _frozen_module(encoder, input_shape, input_name=kind)
         export_dir = os.path.join(tmp_dir, "model")
         signatures = {"serving_default": module.signature_float32}
-        if kind == "images":
+        if kind in ("images", "videos"):
             signatures["serving_uint8"] = module.signature_uint8
         tf.saved_model.save(module, export_dir, signatures=signatures)
         extra = os.path.join(export_dir, KERAS_SUBDIR)

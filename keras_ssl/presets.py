@@ -258,7 +258,7 @@ def save(backbone, path, card=None, tokenizer=None, overwrite=False, **info):
             "parameters": int(backbone.count_params()),
         }
         if isinstance(getattr(backbone, "input_shape", None), tuple) and len(
-                backbone.input_shape) == 4:
+                backbone.input_shape) in (4, 5):  # images, videos
             manifest["input_shape"] = list(backbone.input_shape[1:])
         manifest.update(info)
         manifest["card"] = card or {}

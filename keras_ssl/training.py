@@ -160,7 +160,9 @@ def pretrain(
             finished epoch.
         method: any registered method (`available_methods()`): image
             methods (simclr, moco, byol, simsiam, barlow, vicreg, dino,
-            rotation, mae, simmim, beit, denoising) or text (mlm). beit
+            rotation, mae, simmim, beit, denoising), text (mlm, sop, clm,
+            simcse), series (cpc, wav2vec2) or video (videomae,
+            frame_order). beit
             first trains its visual tokenizer on the same images
             (`method_kwargs` `tokenizer`, `tokenizer_epochs`), within the
             budget.
@@ -169,7 +171,9 @@ def pretrain(
             folder tree of image files or TFRecord shards (a folder
             written by `datasets.write_tfrecords`, a file or a glob);
             text: a corpus (a file, a folder, or None for
-            Shakespeare).
+            Shakespeare); video: a generated set of moving items
+            (`keras_ssl.datasets.available_videos()`, default
+            moving_fashion_mnist).
         backbone: an encoder name (default: the method's).
         epochs, batch_size, learning_rate: training settings (defaults:
             the method's). AdamW with a cosine schedule.
@@ -196,7 +200,10 @@ def pretrain(
             default 0.25), and for your own images `image_size` (an int or
             (height, width); default the first image's) and `channels`
             (1 or 3); text `sequence_length`, `vocabulary_size`,
-            `vocabulary_texts`, `min_length`, `held_out_fraction`.
+            `vocabulary_texts`, `min_length`, `held_out_fraction`; video
+            `frames`, `image_size` (the frames' side), `num_videos`,
+            `num_test`, `num_objects`, `width_multiplier` (frame_order's
+            ResNet).
 
     Returns a dict: `run_dir`, `model` (the trained method), `config`,
     `summary`, `data` and `modality`. Arguments are validated before any
@@ -336,6 +343,6 @@ def probe(encoder, dataset, fractions=(0.01, 1.0), seed=0, data_dir=None, data=N
     """
     modality = modalities.get(modality) if isinstance(modality, str) else modality
     if data is None:
-        data = modality.load_eval_data(dataset, data_dir=data_dir, seed=seed)
+        data = modality.eval_data_for(encoder, dataset, data_dir=data_dir, seed=seed)
     modality.check_compatible(encoder, data, "The encoder")
     return modality.probe(encoder, data, fractions, seed=seed, knn=knn)

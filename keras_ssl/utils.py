@@ -67,6 +67,44 @@ def check_images(images, name="images", allow_unknown_rank=False):
         )
 
 
+def check_videos(videos, name="videos", allow_unknown_rank=False):
+    """Validate a batch of videos: rank 5 (N, T, H, W, C), uint8 or float.
+
+    The video counterpart of `check_images` (values in [0, 255]); works on
+    numpy arrays, tensors and symbolic tensors.
+    """
+    shape = getattr(videos, "shape", None)
+    dtype = getattr(videos, "dtype", None)
+    if shape is None or dtype is None:
+        raise TypeError(
+            f"`{name}` must be an array or tensor of shape (batch, frames, height, width, "
+            f"channels), got an object of type {type(videos).__name__}."
+        )
+    if isinstance(shape, tf.TensorShape) and shape.rank is None:
+        if allow_unknown_rank:
+            return
+        rank = None
+    else:
+        rank = len(shape)
+    if rank != 5:
+        hint = ""
+        if rank == 4:
+            hint = (
+                " A batch of videos has a frames axis after the batch axis; for grayscale "
+                "clips of shape (N, T, H, W) add a channel axis: videos[..., None]."
+            )
+        raise ValueError(
+            f"`{name}` must have rank 5 (batch, frames, height, width, channels), got "
+            f"shape {tuple(shape) if rank is not None else 'unknown'}.{hint}"
+        )
+    dtype_name = tf.as_dtype(dtype).name if not isinstance(dtype, str) else dtype
+    if dtype_name not in FLOAT_OR_UINT8:
+        raise TypeError(
+            f"`{name}` must be uint8 (0-255) or float (values in [0, 255]), "
+            f"got dtype {dtype_name}."
+        )
+
+
 def check_not_empty(name, array):
     """Raise if `array` has no samples."""
     if len(array) == 0:

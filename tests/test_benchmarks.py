@@ -180,3 +180,22 @@ def test_streaming_trains_from_each_source(tmp_path):
             for source in streaming.SOURCES]
     assert all(r["best"] > 0 for r in rows)
     assert "x in-memory" in streaming.format_table(rows)
+
+
+def test_throughput_of_video_methods(tmp_path):
+    out = tmp_path / "video.json"
+    run_script("throughput.py", "--methods", "videomae", "frame_order", "--jit", "off",
+               "--batch-size", "4", "--steps", "2", "--repeats", "1", "--video-frames", "4",
+               "--video-size", "16", "--out", str(out))
+    rows = json.loads(out.read_text())["results"]
+    assert {(r["method"], r["backbone"], r["unit"]) for r in rows} == {
+        ("videomae", "videovit", "clips/s"), ("frame_order", "resnet18", "clips/s")}
+    assert all(r["rate_median"] > 0 and r["encoder_params"] > 0 for r in rows)
+    from keras_ssl import modalities
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import throughput
+
+    video = modalities.get("video")
+    assert throughput.VIDEO_METHODS == {
+        name: defaults["backbone"] for name, defaults in video.methods.items()}

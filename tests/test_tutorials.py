@@ -20,6 +20,9 @@ TINY = {
                                  "SEQUENCE_LENGTH": 32, "FINE_TUNE_STEPS": 3},
     "08_your_own_images.ipynb": {"DATASET": "digits", "NUM_IMAGES": 256, "NUM_LABELLED": 100,
                                  "IMAGE_SIZE": 16, "EPOCHS": 1, "BATCH_SIZE": 64},
+    "09_video.ipynb": {"DATASET": "moving_digits", "NUM_VIDEOS": 64, "NUM_TEST": 40,
+                       "FRAMES": 4, "SIZE": 16, "EPOCHS": 1, "BATCH_SIZE": 16,
+                       "HIDDEN_DIM": 16, "NUM_LAYERS": 1, "WIDTH": 0.125},
 }
 
 

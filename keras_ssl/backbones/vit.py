@@ -1,7 +1,6 @@
 """Vision Transformer backbone, with the pieces a masked autoencoder needs."""
 
 import keras
-import keras_hub
 from keras import ops
 
 from keras_ssl.backbones.backbone import Backbone
@@ -9,6 +8,8 @@ from keras_ssl.backbones.validation import check_input_shape
 from keras_ssl.backbones.vit_layers import ClassToken
 from keras_ssl.backbones.vit_layers import PatchEmbedding
 from keras_ssl.backbones.vit_layers import PatchPositionEmbedding
+from keras_ssl.backbones.vit_layers import encode_tokens
+from keras_ssl.backbones.vit_layers import transformer_blocks
 from keras_ssl.layers.patchify import check_patch_size
 
 
@@ -79,33 +80,12 @@ class ViT(Backbone):
         patch_embedding = PatchEmbedding(patch_size, hidden_dim, name="patch_embedding")
         position = PatchPositionEmbedding(grid, hidden_dim, position_embedding, name="position_embedding")
         class_token = ClassToken(hidden_dim, name="class_token") if pooling == "cls" else None
-        blocks = [
-            keras_hub.layers.TransformerEncoder(
-                intermediate_dim=mlp_dim,
-                num_heads=int(num_heads),
-                dropout=float(dropout),
-                activation="gelu",
-                layer_norm_epsilon=1e-6,
-                normalize_first=True,
-                name=f"block_{i}",
-            )
-            for i in range(int(num_layers))
-        ]
-        norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
+        blocks, norm = transformer_blocks(hidden_dim, num_layers, num_heads, mlp_dim, dropout)
 
         # === Functional Model ===
         inputs = keras.Input(shape=input_shape, name="images")
         x = rescale(ops.cast(inputs, "float32"))
-        x = position(patch_embedding(x))
-        if class_token is not None:
-            x = class_token(x)
-        for block in blocks:
-            x = block(x)
-        x = norm(x)
-        if pooling == "cls":
-            outputs = x[:, 0]
-        else:
-            outputs = ops.mean(x, axis=1)
+        outputs = encode_tokens(position(patch_embedding(x)), class_token, blocks, norm, pooling)
         kwargs.setdefault("name", "vit")
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 

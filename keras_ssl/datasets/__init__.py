@@ -24,3 +24,7 @@ from keras_ssl.datasets.text import read_texts  # noqa: F401
 from keras_ssl.datasets.text import shakespeare_files  # noqa: F401
 from keras_ssl.datasets.tfrecords import from_tfrecords  # noqa: F401
 from keras_ssl.datasets.tfrecords import write_tfrecords  # noqa: F401
+from keras_ssl.datasets.video import available_videos  # noqa: F401
+from keras_ssl.datasets.video import load_videos  # noqa: F401
+from keras_ssl.datasets.video import moving_objects  # noqa: F401
+from keras_ssl.datasets.video import video_info  # noqa: F401

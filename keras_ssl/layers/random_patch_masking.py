@@ -1,5 +1,7 @@
 """Per-sample random masking of patch tokens, as in masked autoencoders."""
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -37,11 +39,24 @@ class RandomPatchMasking(keras.layers.Layer):
     the `training` flag: at inference (e.g. to show reconstructions) a
     fresh random mask is drawn as in training.
 
-    Args:
-        mask_ratio: fraction of patches to mask, in (0, 1) (MAE: 0.75).
-        seed: integer seed for the layer's `keras.random.SeedGenerator`.
+    Tube masking (VideoMAE, Tong et al. 2022): with `time_slices` = T' > 1
+    the tokens are those of a video, in time-major order (T' slices of S =
+    P / T' spatial positions each, as `backbones.VideoViT` makes them). One
+    random spatial mask is drawn per sample, M = round(mask_ratio x S)
+    positions clamped to [1, S - 1], and hidden in every time slice alike:
+    a masked "tube" runs through the whole clip, so a hidden patch cannot
+    be copied from the same place in a neighbouring frame. "visible" then
+    holds the (S - M) x T' tokens of the kept positions, and the mask has
+    M x T' ones a sample.
 
-    Input: `(N, P, D)` patch tokens with a known P >= 2.
+    Args:
+        mask_ratio: fraction of patches to mask, in (0, 1) (MAE: 0.75;
+            VideoMAE: 0.9).
+        seed: integer seed for the layer's `keras.random.SeedGenerator`.
+        time_slices: number of time slices T' the tokens hold (1: images).
+
+    Input: `(N, P, D)` patch tokens with a known P >= 2 (P divisible by
+    `time_slices`, with at least 2 spatial positions).
 
     Example:
 
@@ -51,10 +66,14 @@ class RandomPatchMasking(keras.layers.Layer):
     ((2, 4, 8), 12)
     """
 
-    def __init__(self, mask_ratio=0.75, seed=None, **kwargs):
+    def __init__(self, mask_ratio=0.75, seed=None, time_slices=1, **kwargs):
         super().__init__(**kwargs)
         self.mask_ratio = check_fraction("mask_ratio", mask_ratio)
+        if (not isinstance(time_slices, numbers.Integral) or isinstance(time_slices, bool)
+                or time_slices < 1):
+            raise ValueError(f"`time_slices` must be a positive integer, got {time_slices!r}.")
         self.seed = seed
+        self.time_slices = int(time_slices)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, tokens):
@@ -65,11 +84,24 @@ class RandomPatchMasking(keras.layers.Layer):
                 f"with a known number of patches >= 2, got {tuple(tokens.shape)}."
             )
         num_patches = tokens.shape[1]
-        masked = num_masked(num_patches, self.mask_ratio)
-        keep = num_patches - masked
+        slices = self.time_slices
+        if num_patches % slices or num_patches // slices < 2:
+            raise ValueError(
+                f"RandomPatchMasking(time_slices={slices}) needs a number of patches that "
+                f"is a multiple of {slices} with at least 2 spatial positions a slice, got "
+                f"{num_patches} patches."
+            )
+        spatial = num_patches // slices
+        keep = (spatial - num_masked(spatial, self.mask_ratio)) * slices
         batch = ops.shape(tokens)[0]
-        noise = keras.random.uniform((batch, num_patches), seed=self.seed_generator)
+        noise = keras.random.uniform((batch, spatial), seed=self.seed_generator)
         shuffle = ops.cast(ops.argsort(noise, axis=1), "int32")
+        if slices > 1:
+            # Each spatial position, in shuffled order, brings its tokens of
+            # every time slice (token t * S + s): whole tubes are kept or hidden.
+            offsets = ops.arange(slices, dtype="int32") * spatial
+            shuffle = ops.reshape(shuffle[:, :, None] + offsets[None, None, :],
+                                  (-1, num_patches))
         restore = ops.cast(ops.argsort(shuffle, axis=1), "int32")
         keep_indices = shuffle[:, :keep]
         mask_indices = shuffle[:, keep:]
@@ -85,5 +117,6 @@ class RandomPatchMasking(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"mask_ratio": self.mask_ratio, "seed": self.seed})
+        config.update({"mask_ratio": self.mask_ratio, "seed": self.seed,
+                       "time_slices": self.time_slices})
         return config

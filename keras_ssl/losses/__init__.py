@@ -6,6 +6,8 @@ from keras_ssl.losses.barlow_twins import barlow_twins  # noqa: F401
 from keras_ssl.losses.barlow_twins import cross_correlation  # noqa: F401
 from keras_ssl.losses.dino import dino_loss  # noqa: F401
 from keras_ssl.losses.info_nce import info_nce  # noqa: F401
+from keras_ssl.losses.masked_reconstruction import masked_reconstruction  # noqa: F401
+from keras_ssl.losses.masked_reconstruction import normalized_patch_targets  # noqa: F401
 from keras_ssl.losses.negative_cosine import NegativeCosineSimilarity  # noqa: F401
 from keras_ssl.losses.negative_cosine import negative_cosine  # noqa: F401
 from keras_ssl.losses.nt_xent import NTXentLoss  # noqa: F401

@@ -7,6 +7,7 @@ from keras_ssl.methods.causal_language_model import CausalLanguageModel  # noqa:
 from keras_ssl.methods.cpc import CPC  # noqa: F401
 from keras_ssl.methods.denoising_autoencoder import DenoisingAutoencoder  # noqa: F401
 from keras_ssl.methods.dino import DINO  # noqa: F401
+from keras_ssl.methods.frame_order import FrameOrderPrediction  # noqa: F401
 from keras_ssl.methods.joint_embedding import JointEmbeddingMethod  # noqa: F401
 from keras_ssl.methods.masked_autoencoder import MaskedAutoencoder  # noqa: F401
 from keras_ssl.methods.masked_language_model import MaskedLanguageModel  # noqa: F401
@@ -20,6 +21,7 @@ from keras_ssl.methods.ssl_method import PretrainingModel  # noqa: F401
 from keras_ssl.methods.ssl_method import SSLMethod  # noqa: F401
 from keras_ssl.methods.ssl_method import SeriesMethod  # noqa: F401
 from keras_ssl.methods.vicreg import VICReg  # noqa: F401
+from keras_ssl.methods.video_mae import VideoMAE  # noqa: F401
 from keras_ssl.methods.vq_tokenizer import VQTokenizer  # noqa: F401
 from keras_ssl.methods.wav2vec2 import Wav2Vec2  # noqa: F401
 from keras_ssl.methods.text_method import TextMethod  # noqa: F401

@@ -9,6 +9,8 @@ from keras_ssl.backbones.vit_layers import PatchPositionEmbedding
 from keras_ssl.layers.patchify import Patchify
 from keras_ssl.layers.patchify import Unpatchify
 from keras_ssl.layers.random_patch_masking import RandomPatchMasking
+from keras_ssl.losses.masked_reconstruction import masked_reconstruction
+from keras_ssl.losses.masked_reconstruction import normalized_patch_targets
 from keras_ssl.methods.ssl_method import SSLMethod
 from keras_ssl.utils import check_fraction
 
@@ -66,31 +68,20 @@ class MaskedAutoencoder(SSLMethod):
         **kwargs,
     ):
         super().__init__(encoder, **kwargs)
-        for attr in ("embed_patches", "encode_tokens", "num_patches", "patch_size"):
-            if not hasattr(encoder, attr):
-                raise ValueError(
-                    "MaskedAutoencoder needs a ViT encoder (keras_ssl.backbones.ViT) that "
-                    "can encode visible patches only; got "
-                    f"{type(encoder).__name__}. For convolutional encoders use "
-                    "keras_ssl.methods.DenoisingAutoencoder."
-                )
+        self.check_encoder(encoder)
         mask_ratio = check_fraction("mask_ratio", mask_ratio)
-        if int(decoder_dim) % 4 or int(decoder_dim) % int(decoder_heads):
+        multiple = self.decoder_dim_multiple
+        if int(decoder_dim) % multiple or int(decoder_dim) % int(decoder_heads):
             raise ValueError(
-                f"`decoder_dim` ({decoder_dim}) must be divisible by 4 and by "
+                f"`decoder_dim` ({decoder_dim}) must be divisible by {multiple} and by "
                 f"`decoder_heads` ({decoder_heads})."
             )
-        height, width, channels = encoder.image_shape
-        p = encoder.patch_size
         num_patches = encoder.num_patches
 
         # === Layers ===
-        self.masking = RandomPatchMasking(mask_ratio, seed=seed, name="masking")
+        self.masking = self.build_masking(encoder, mask_ratio, seed)
         # Targets and pictures stay float32 under a mixed-precision policy.
-        self.patchify = Patchify(p, name="patchify", dtype="float32")
-        self.unpatchify = Unpatchify(
-            p, (height, width), channels, name="unpatchify", dtype="float32"
-        )
+        self.patchify, self.unpatchify, patch_pixels = self.build_pixel_layers(encoder)
         self.decoder_embed = keras.layers.Dense(int(decoder_dim), name="decoder_embed")
         self.decoder_embed.build((None, None, encoder.hidden_dim))
         self.mask_token = self.add_weight(
@@ -115,7 +106,7 @@ class MaskedAutoencoder(SSLMethod):
             self.decoder_blocks.append(block)
         self.decoder_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="decoder_norm")
         self.decoder_norm.build((None, num_patches, int(decoder_dim)))
-        self.decoder_pred = keras.layers.Dense(p * p * channels, name="decoder_pred")
+        self.decoder_pred = keras.layers.Dense(patch_pixels, name="decoder_pred")
         self.decoder_pred.build((None, num_patches, int(decoder_dim)))
 
         # === Config ===
@@ -127,12 +118,41 @@ class MaskedAutoencoder(SSLMethod):
         self.seed = seed
         self.built = True
 
+    #: `decoder_dim` must be a multiple of this (its sine-cosine position
+    #: embedding: 4 for a 2-D patch grid)
+    decoder_dim_multiple = 4
+
+    def check_encoder(self, encoder):
+        """Raise a clear error unless `encoder` is a ViT that can encode
+        visible patches only."""
+        if not all(hasattr(encoder, attr) for attr in
+                   ("embed_patches", "encode_tokens", "num_patches", "patch_size")):
+            raise ValueError(
+                "MaskedAutoencoder needs a ViT encoder (keras_ssl.backbones.ViT) that "
+                "can encode visible patches only; got "
+                f"{type(encoder).__name__}. For convolutional encoders use "
+                "keras_ssl.methods.DenoisingAutoencoder; for videos, VideoMAE with a "
+                "VideoViT."
+            )
+
+    def build_masking(self, encoder, mask_ratio, seed):
+        """The layer that hides patches: per-sample random patches."""
+        return RandomPatchMasking(mask_ratio, seed=seed, name="masking")
+
+    def build_pixel_layers(self, encoder):
+        """`(patchify, unpatchify, pixels per patch)`: the reconstruction
+        targets' layout, matching the encoder's token order."""
+        height, width, channels = encoder.image_shape
+        p = encoder.patch_size
+        patchify = Patchify(p, name="patchify", dtype="float32")
+        unpatchify = Unpatchify(p, (height, width), channels, name="unpatchify",
+                                dtype="float32")
+        return patchify, unpatchify, p * p * channels
+
     def _targets(self, images):
         target = self.patchify(images / 255.0)
         if self.norm_pix_loss:
-            mean = ops.mean(target, axis=-1, keepdims=True)
-            var = ops.var(target, axis=-1, keepdims=True)
-            target = (target - mean) / ops.sqrt(var + 1e-6)
+            target = normalized_patch_targets(target)
         return target
 
     def forward(self, images, training=False):
@@ -162,11 +182,7 @@ class MaskedAutoencoder(SSLMethod):
 
     def compute_ssl_loss(self, images, training=True):
         predictions, mask = self.forward(images, training=training)
-        target = self._targets(images)
-        per_patch = ops.mean(ops.square(ops.cast(predictions, "float32") - target), axis=-1)
-        mask = ops.cast(mask, "float32")
-        loss = ops.sum(per_patch * mask) / ops.maximum(ops.sum(mask), 1.0)
-        return loss, {}
+        return masked_reconstruction(predictions, self._targets(images), mask), {}
 
     def reconstruct(self, images):
         """`(images, masked, reconstructed)` as float numpy arrays in [0, 255].

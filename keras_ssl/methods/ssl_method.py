@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.utils import check_images
+from keras_ssl.utils import check_videos
 
 
 def encoder_feature_dim(encoder, argument="encoder"):
@@ -379,6 +380,35 @@ class SSLMethod(PretrainingModel):
         check_images(images, name=argument)
         return tf.cast(images, "float32")
 
+    def prepare_videos(self, data, argument="x"):
+        """Extract clips (N, T, H, W, C) from `fit` data and cast them to
+        float32 (the video methods' `prepare_inputs`).
+
+        A step traced again for inputs of another shape sees relaxed
+        shapes (unknown sizes, or rank), so the video methods check the
+        data itself in `fit` (`check_fit_inputs`) as well.
+        """
+        videos, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if isinstance(videos, dict):
+            raise TypeError(
+                f"{type(self).__name__} expects `{argument}` to be a batch of videos, got a "
+                "dict."
+            )
+        check_videos(videos, name=argument, allow_unknown_rank=True)
+        return tf.cast(videos, "float32")
+
+    def fit(self, *args, **kwargs):
+        inputs = _fit_input_sample(args, kwargs)
+        if inputs is not None:
+            self.check_fit_inputs(inputs)
+        return super().fit(*args, **kwargs)
+
+    def check_fit_inputs(self, inputs):
+        """Raise a clear error, before training starts, when `fit`'s inputs
+        cannot be used: `inputs` is the array or tensor passed as `x`, or
+        the `tf.TensorSpec` of a dataset's batches. The default accepts
+        anything (images are checked when the step is traced)."""
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -400,6 +430,32 @@ def _fit_inputs(args, kwargs):
     if isinstance(x, (tuple, list)) and x and hasattr(x[0], "shape"):
         x = x[0]
     return x
+
+
+def _fit_input_sample(args, kwargs):
+    """What `check_fit_inputs` sees of `fit`'s inputs: the array or tensor
+    `x`, the `tf.TensorSpec` of a dataset's batches, or None."""
+    x = _fit_inputs(args, kwargs)
+    if isinstance(x, tf.data.Dataset):
+        spec = _input_spec(x)
+        return spec if spec is not None and spec.shape.rank is not None else None
+    return x if hasattr(x, "shape") and hasattr(x, "dtype") else None
+
+
+class VideoInputs:
+    """What the video methods share (put it before their base class): clips
+    (N, T, H, W, C) checked in `fit` and in the step against the method's
+    `check_clip_shape(shape)`."""
+
+    def check_fit_inputs(self, inputs):
+        check_videos(inputs, name="x")
+        self.check_clip_shape(inputs.shape)
+
+    def prepare_inputs(self, data):
+        videos = self.prepare_videos(data)
+        if videos.shape.rank is not None:
+            self.check_clip_shape(videos.shape)
+        return videos
 
 
 class SeriesMethod(SSLMethod):

@@ -155,6 +155,12 @@ class Modality:
         """Labelled ((x_train, y_train), (x_test, y_test)) for probes."""
         raise NotImplementedError
 
+    def eval_data_for(self, probe_model, dataset, data_dir=None, seed=0):
+        """The labelled data `probe_model` is probed on (`keras-ssl probe`):
+        `load_eval_data`'s, unless the data's form depends on the model
+        (video clips are made at the encoder's frames and size)."""
+        return self.load_eval_data(dataset, data_dir=data_dir, seed=seed)
+
     def eval_data(self, run):
         """The labelled data a finished `pretrain` run is evaluated on."""
         raise NotImplementedError
