@@ -233,7 +233,7 @@ def is_default(row, gpu):
 def format_table(rows, gpu):
     """The table: median and best rate, ratio of best rates to the same
     method's jit-off, augment-in-step float32 run, peak memory."""
-    header = (f"{'method':<10}{'backbone':<10}{'params':>8}{'batch':>6}{'precision':>15}"
+    header = (f"{'method':<12}{'backbone':<10}{'params':>8}{'batch':>6}{'precision':>15}"
               f"{'jit':>5}{'augment':>8}{'median':>10}{'best':>10}{'unit':>9}"
               f"{'ratio':>7}{'peak MB':>9}  default")
     lines = [header, "-" * len(header)]
@@ -246,7 +246,7 @@ def format_table(rows, gpu):
         ref = base.get(r["method"])
         ratio = f"{best / ref:.2f}" if ref else "-"
         lines.append(
-            f"{r['method']:<10}{r['backbone']:<10}{r['encoder_params'] or 0:>8}"
+            f"{r['method']:<12}{r['backbone']:<10}{r['encoder_params'] or 0:>8}"
             f"{r['batch_size']:>6}{r['precision']:>15}{'on' if r['jit'] else 'off':>5}"
             f"{r['augment']:>8}{r['rate_median']:>10.0f}{best:>10.0f}{r['unit']:>9}"
             f"{ratio:>7}{r['peak_memory_mb']:>9.0f}  {'*' if is_default(r, gpu) else ''}"
