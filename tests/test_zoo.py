@@ -67,6 +67,9 @@ def test_recipe_evaluation_settings_are_checked_before_pretraining(tmp_path):
         config = zoo.load_recipe(name)
         keras_ssl.modalities.for_method(config["method"]).check_evaluation(
             config.get("evaluation", {}))
+    for modality in ("series", "video"):
+        with pytest.raises(ValueError, match=r"Unknown `evaluation` settings \['fractions'\]"):
+            keras_ssl.modalities.get(modality).check_evaluation({"fractions": [0.1]})
     config = dict(zoo.load_recipe("simclr_resnet18_fashion_mnist"), name="typo")
     config["evaluation"] = dict(config["evaluation"], fine_tune={"mix_up": 0.8})
     os.makedirs(tmp_path / "typo")

@@ -199,9 +199,21 @@ class Modality:
         """The same architecture, randomly initialised (a baseline)."""
         raise NotImplementedError
 
+    #: the `evaluation` settings a recipe of this modality may use (None:
+    #: not checked)
+    evaluation_settings = None
+
     def check_evaluation(self, evaluation_config):
         """Raise a clear error for a recipe's unknown `evaluation` settings
         (called before pretraining, so a typo costs no run)."""
+        if self.evaluation_settings is None:
+            return
+        unknown = set(evaluation_config) - set(self.evaluation_settings)
+        if unknown:
+            raise ValueError(
+                f"Unknown `evaluation` settings {sorted(unknown)}; expected some of "
+                f"{sorted(self.evaluation_settings)}."
+            )
 
     def evaluate(self, run, config, quick=False):
         """The recipe protocol: the results dict (without the common keys)."""

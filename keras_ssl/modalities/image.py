@@ -181,13 +181,10 @@ class ImageModality(Modality):
             config["options"].setdefault("image_size", [int(height), int(width)])
             config["options"].setdefault("channels", int(channels))
 
+    evaluation_settings = ("label_fractions", "feature_layers", "fine_tune")
+
     def check_evaluation(self, evaluation_config):
-        known = {"label_fractions", "feature_layers", "fine_tune"}
-        unknown = set(evaluation_config) - known
-        if unknown:
-            raise ValueError(
-                f"Unknown `evaluation` settings {sorted(unknown)}; expected some of {sorted(known)}."
-            )
+        super().check_evaluation(evaluation_config)
         fine_tune = evaluation_config.get("fine_tune", {})
         known = {"epochs", "learning_rate", "scratch_learning_rate", *FINE_TUNE_OPTIONS}
         unknown = set(fine_tune) - known

@@ -52,6 +52,7 @@ def resample_flat(x, lengths, length=None):
 
 class SeriesModality(Modality):
     name = "series"
+    evaluation_settings = ("label_fractions",)
     methods = {
         "cpc": {"batch_size": 32, "learning_rate": 1e-3, "backbone": "tcn", "epochs": 100},
         "wav2vec2": {"batch_size": 32, "learning_rate": 5e-4, "backbone": "tcn", "epochs": 100},
@@ -173,14 +174,6 @@ class SeriesModality(Modality):
 
     def new_probe_model(self, config, data):
         return self._encoder(config, data["train"].shape[-1])
-
-    def check_evaluation(self, evaluation_config):
-        known = {"label_fractions"}
-        unknown = set(evaluation_config) - known
-        if unknown:
-            raise ValueError(
-                f"Unknown `evaluation` settings {sorted(unknown)}; expected some of {sorted(known)}."
-            )
 
     def evaluate(self, run, config, quick=False):
         data = run["data"]

@@ -111,6 +111,7 @@ def _positive(options, key, minimum=1):
 
 class VideoModality(Modality):
     name = "video"
+    evaluation_settings = ("label_fractions",)
     methods = {
         "videomae": {"batch_size": 32, "learning_rate": 1.5e-3, "backbone": "videovit",
                      "epochs": 30},
@@ -275,14 +276,6 @@ class VideoModality(Modality):
 
     def new_probe_model(self, config, data):
         return self._encoder(config, data["video_shape"])
-
-    def check_evaluation(self, evaluation_config):
-        known = {"label_fractions"}
-        unknown = set(evaluation_config) - known
-        if unknown:
-            raise ValueError(
-                f"Unknown `evaluation` settings {sorted(unknown)}; expected some of {sorted(known)}."
-            )
 
     def evaluate(self, run, config, quick=False):
         data = run["data"]
