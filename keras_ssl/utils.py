@@ -29,34 +29,27 @@ def check_fraction(name, value, low_open=True, high_open=True):
     return float(value)
 
 
-def check_images(images, name="images", allow_unknown_rank=False):
-    """Validate a batch of images: rank 4 (N, H, W, C), uint8 or float dtype.
-
-    Works on numpy arrays, tensors and symbolic tensors (shape checks use the
-    static shape). Returns nothing; raises ValueError/TypeError with a message
-    that names the argument and what was expected.
-    """
-    shape = getattr(images, "shape", None)
-    dtype = getattr(images, "dtype", None)
+def _check_pixel_batch(x, name, axes, one_axis_short_hint, allow_unknown_rank):
+    """What `check_images` and `check_videos` share: rank `len(axes)`,
+    uint8 or float; `one_axis_short_hint` is added when one axis is missing."""
+    shape = getattr(x, "shape", None)
+    dtype = getattr(x, "dtype", None)
+    described = ", ".join(axes)
     if shape is None or dtype is None:
         raise TypeError(
-            f"`{name}` must be an array or tensor of shape (batch, height, "
-            f"width, channels), got an object of type {type(images).__name__}."
+            f"`{name}` must be an array or tensor of shape ({described}), got an object "
+            f"of type {type(x).__name__}."
         )
-    rank = len(shape) if shape is not None and shape != () else 0
     if isinstance(shape, tf.TensorShape) and shape.rank is None:
         if allow_unknown_rank:
             return
         rank = None
-    if rank != 4:
-        hint = ""
-        if rank == 3:
-            hint = (
-                " For a single grayscale batch of shape (N, H, W), add a channel "
-                "axis: images[..., None]."
-            )
+    else:
+        rank = len(shape)
+    if rank != len(axes):
+        hint = one_axis_short_hint if rank == len(axes) - 1 else ""
         raise ValueError(
-            f"`{name}` must have rank 4 (batch, height, width, channels), got "
+            f"`{name}` must have rank {len(axes)} ({described}), got "
             f"shape {tuple(shape) if rank is not None else 'unknown'}.{hint}"
         )
     dtype_name = tf.as_dtype(dtype).name if not isinstance(dtype, str) else dtype
@@ -65,6 +58,19 @@ def check_images(images, name="images", allow_unknown_rank=False):
             f"`{name}` must be uint8 (0-255) or float (values in [0, 255]), "
             f"got dtype {dtype_name}."
         )
+
+
+def check_images(images, name="images", allow_unknown_rank=False):
+    """Validate a batch of images: rank 4 (N, H, W, C), uint8 or float dtype.
+
+    Works on numpy arrays, tensors and symbolic tensors (shape checks use the
+    static shape). Returns nothing; raises ValueError/TypeError with a message
+    that names the argument and what was expected.
+    """
+    _check_pixel_batch(
+        images, name, ("batch", "height", "width", "channels"),
+        " For a single grayscale batch of shape (N, H, W), add a channel axis: "
+        "images[..., None].", allow_unknown_rank)
 
 
 def check_videos(videos, name="videos", allow_unknown_rank=False):
@@ -73,36 +79,11 @@ def check_videos(videos, name="videos", allow_unknown_rank=False):
     The video counterpart of `check_images` (values in [0, 255]); works on
     numpy arrays, tensors and symbolic tensors.
     """
-    shape = getattr(videos, "shape", None)
-    dtype = getattr(videos, "dtype", None)
-    if shape is None or dtype is None:
-        raise TypeError(
-            f"`{name}` must be an array or tensor of shape (batch, frames, height, width, "
-            f"channels), got an object of type {type(videos).__name__}."
-        )
-    if isinstance(shape, tf.TensorShape) and shape.rank is None:
-        if allow_unknown_rank:
-            return
-        rank = None
-    else:
-        rank = len(shape)
-    if rank != 5:
-        hint = ""
-        if rank == 4:
-            hint = (
-                " A batch of videos has a frames axis after the batch axis; for grayscale "
-                "clips of shape (N, T, H, W) add a channel axis: videos[..., None]."
-            )
-        raise ValueError(
-            f"`{name}` must have rank 5 (batch, frames, height, width, channels), got "
-            f"shape {tuple(shape) if rank is not None else 'unknown'}.{hint}"
-        )
-    dtype_name = tf.as_dtype(dtype).name if not isinstance(dtype, str) else dtype
-    if dtype_name not in FLOAT_OR_UINT8:
-        raise TypeError(
-            f"`{name}` must be uint8 (0-255) or float (values in [0, 255]), "
-            f"got dtype {dtype_name}."
-        )
+    _check_pixel_batch(
+        videos, name, ("batch", "frames", "height", "width", "channels"),
+        " A batch of videos has a frames axis after the batch axis; for grayscale "
+        "clips of shape (N, T, H, W) add a channel axis: videos[..., None].",
+        allow_unknown_rank)
 
 
 def check_not_empty(name, array):
