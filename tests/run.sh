@@ -6,11 +6,15 @@ cd "$(dirname "$0")/.."
 
 # Debian data packages used by the dataset loaders' tests and the recipes:
 # the Fashion-MNIST idx files, and fortune-cookie quotations by topic (a
-# labelled text task).
+# labelled text task); the Noto Color Emoji font and the Unicode CLDR data
+# (emoji names and keywords in many languages), from which the image-caption
+# pairs of datasets.load_image_text("emoji") are rendered.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
-  if ! dpkg -s dataset-fashion-mnist fortunes >/dev/null 2>&1; then
+  if ! dpkg -s dataset-fashion-mnist fortunes fonts-noto-color-emoji unicode-cldr-core \
+      >/dev/null 2>&1; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist fortunes >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist fortunes \
+      fonts-noto-color-emoji unicode-cldr-core >/dev/null
   fi
 fi
 
