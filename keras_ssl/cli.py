@@ -44,7 +44,7 @@ def _add_pretrain_arguments(parser, epochs_default):
     parser.add_argument(
         "--method", default="simclr", choices=training.available_methods(),
         help="pretext task (default: simclr; text: mlm, BERT masked-LM, and clm, GPT "
-        "causal LM, on --text; video: videomae and frame_order)",
+        "causal LM, on --text; video: videomae and frame_order; image and text: clip)",
     )
     parser.add_argument(
         "--text", default=None,
@@ -62,13 +62,17 @@ def _add_pretrain_arguments(parser, epochs_default):
                         help="text methods: tokens per sequence")
     parser.add_argument("--vocabulary-size", type=_positive_int, default=None,
                         help="text methods: WordPiece vocabulary size")
+    parser.add_argument("--language", default=None,
+                        help="clip on emoji: the captions' language, a CLDR code such as en "
+                        "(the default) or zh")
     parser.add_argument(
         "--dataset", default=None,
         help="images: " + ", ".join(datasets.available()) + " (default digits, embedded); "
         "series (cpc, wav2vec2): a UCR/UEA archive set such as JapaneseVowels (the default), "
         "GunPoint, ArrowHead; video (videomae, frame_order): "
         + ", ".join(datasets.available_videos())
-        + " (generated clips of moving items; default moving_fashion_mnist)",
+        + " (generated clips of moving items; default moving_fashion_mnist); image and text "
+        "(clip): emoji (the default) or a captions.csv of image paths and captions",
     )
     parser.add_argument(
         "--images", default=None, metavar="PATH",
@@ -238,7 +242,7 @@ def _pretrain_from_args(args, demo=False, **kwargs):
     modality = modalities.for_method(args.method)
     options = {}
     for name in ("width_multiplier", "sequence_length", "vocabulary_size", "text_column",
-                 "task", "image_size", "channels", "frames"):
+                 "task", "image_size", "channels", "frames", "language"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     sources = [f"--{name}" for name in ("text", "images", "dataset")

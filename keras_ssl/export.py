@@ -22,6 +22,8 @@ import keras
 import tensorflow as tf
 
 from keras_ssl.export_text import export_text_encoder  # noqa: F401 (public here too)
+from keras_ssl.export_clip import export_clip  # noqa: F401 (public here too)
+from keras_ssl.export_text import frozen_copies
 from keras_ssl.files import replace_atomically
 from keras_ssl.files import staging_dir
 from keras_ssl.methods.ssl_method import encoder_feature_dim
@@ -43,11 +45,7 @@ def _frozen_module(encoder, input_shape, input_name="images"):
     frozen copies in place of its own variables.
     """
     module = tf.Module()
-    module.weights = [
-        tf.Variable(v.value, trainable=False, name=v.path.replace("/", "_"))
-        for v in encoder.variables
-    ]
-    mapping = list(zip(encoder.variables, module.weights))
+    module.weights, mapping = frozen_copies(encoder.variables)
 
     def embed(images):
         with keras.StatelessScope(state_mapping=mapping):

@@ -13,18 +13,29 @@ a `metadata.json`.
 
 import json
 import os
-import shutil
 
 import keras
 import tensorflow as tf
 
-from keras_ssl.files import replace_atomically
-from keras_ssl.files import staging_dir
+from keras_ssl.files import staged_folder
 from keras_ssl.version import __version__
 
 KERAS_SUBDIR = "keras_ssl"
 MODEL_FILENAME = "model.keras"
 METADATA_FILENAME = "metadata.json"
+
+
+def frozen_copies(variables):
+    """Non-trainable copies of `variables` and the `(variable, copy)` pairs
+    that `keras.StatelessScope(state_mapping=...)` runs a model with.
+
+    The exports serve from such copies: a SavedModel is for serving and
+    frozen features, and `keras.layers.TFSMLayer` then exposes no trainable
+    weights, so it works inside a model compiled with any optimizer.
+    """
+    copies = [tf.Variable(v.value, trainable=False, name=v.path.replace("/", "_"))
+              for v in variables]
+    return copies, list(zip(variables, copies))
 
 
 def _text_module(method):
@@ -36,11 +47,7 @@ def _text_module(method):
     """
     module = tf.Module()
     backbone = method.backbone
-    module.weights = [
-        tf.Variable(v.value, trainable=False, name=v.path.replace("/", "_"))
-        for v in backbone.variables
-    ]
-    mapping = list(zip(backbone.variables, module.weights))
+    module.weights, mapping = frozen_copies(backbone.variables)
     # Tracked so the vocabulary's lookup table is saved with the graph.
     module.tokenizer = method.tokenizer
 
@@ -60,6 +67,20 @@ def _text_module(method):
         embed, input_signature=[tf.TensorSpec([None], tf.string, name="texts")]
     )
     return module
+
+
+def write_keras_copy(method, folder, metadata):
+    """Beside a text SavedModel in `folder`: the whole `method` as a
+    `.keras` file, its vocabulary and `metadata`, under `keras_ssl/`."""
+    from keras_ssl.text import save_vocabulary
+    from keras_ssl.text import vocabulary_filename
+
+    extra = os.path.join(folder, KERAS_SUBDIR)
+    os.makedirs(extra, exist_ok=True)
+    method.save(os.path.join(extra, MODEL_FILENAME))
+    save_vocabulary(method.tokenizer, os.path.join(extra, vocabulary_filename(method.tokenizer)))
+    with open(os.path.join(extra, METADATA_FILENAME), "w") as f:
+        json.dump(metadata, f, indent=2)
 
 
 def export_text_encoder(method, path, overwrite=False):
@@ -97,26 +118,18 @@ def export_text_encoder(method, path, overwrite=False):
     TensorShape([2, 8, 16])
     """
     from keras_ssl.methods.text_method import TextMethod
-    from keras_ssl.text import save_vocabulary
-    from keras_ssl.text import vocabulary_filename
 
     if not isinstance(method, TextMethod):
         raise TypeError(
             "`method` must be a keras_ssl text method (MaskedLanguageModel, "
             f"CausalLanguageModel, SimCSE), got {type(method).__name__}."
         )
-    path, _, tmp_dir = staging_dir(path, overwrite)
-    try:
+    with staged_folder(path, overwrite) as tmp_dir:
         module = _text_module(method)
         tf.saved_model.save(
             module, tmp_dir, signatures={"serving_default": module.serving_default}
         )
-        extra = os.path.join(tmp_dir, KERAS_SUBDIR)
-        os.makedirs(extra, exist_ok=True)
-        method.save(os.path.join(extra, MODEL_FILENAME))
-        save_vocabulary(method.tokenizer,
-                        os.path.join(extra, vocabulary_filename(method.tokenizer)))
-        metadata = {
+        write_keras_copy(method, tmp_dir, {
             "format": "keras_ssl.text_encoder",
             "keras_ssl_version": __version__,
             "method": type(method).__name__,
@@ -130,11 +143,5 @@ def export_text_encoder(method, path, overwrite=False):
                     "output": ["pooled_output", "sequence_output"],
                 }
             },
-        }
-        with open(os.path.join(extra, METADATA_FILENAME), "w") as f:
-            json.dump(metadata, f, indent=2)
-        replace_atomically(tmp_dir, path, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
-    return path
+        })
+    return os.fspath(path)

@@ -5,6 +5,7 @@ file and renamed; folders are built in a temporary folder beside their final
 place and renamed into it. Also the SHA-256 checksums that presets carry.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -79,6 +80,23 @@ def replace_atomically(tmp_dir, path, overwrite, argument="path"):
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(tmp_dir, path)
+
+
+@contextlib.contextmanager
+def staged_folder(path, overwrite, argument="path"):
+    """Build a folder in a temporary place, then move it to `path`.
+
+    `with staged_folder(path, overwrite) as tmp_dir:` writes into `tmp_dir`;
+    on success the folder replaces `path` at once (`replace_atomically`),
+    on any error it is deleted, so `path` never holds half a folder.
+    """
+    path, _, tmp_dir = staging_dir(path, overwrite, argument=argument)
+    try:
+        yield tmp_dir
+        replace_atomically(tmp_dir, path, overwrite, argument=argument)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise
 
 
 def sha256(path, chunk_size=1 << 20):

@@ -153,12 +153,26 @@ def plot_tokens(images, token_ids, decoded, path=None, max_images=8):
     return _save(fig, path)
 
 
+def _show_text(ax, text, width=22):
+    import textwrap
+
+    ax.text(0.5, 0.5, textwrap.fill(str(text), width), ha="center", va="center",
+            fontsize=7, wrap=True, transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def plot_retrieval(encoder_or_features, query_images, gallery_images, k=5, path=None,
-                   gallery_labels=None, query_labels=None):
-    """Each query image beside its `k` nearest gallery images (cosine).
+                   gallery_labels=None, query_labels=None, relevant=None):
+    """Each query beside its `k` nearest gallery images (cosine).
 
     `encoder_or_features` is an encoder, or a pair (query_features,
-    gallery_features) already computed.
+    gallery_features) already computed. Queries are images, or strings
+    (captions searching images, e.g. with CLIP's embeddings as the pair):
+    a string query is written in the first column. `relevant` (one gallery
+    index a query) frames the right answer in green where it is retrieved.
     """
     if isinstance(encoder_or_features, (tuple, list)):
         q, g = (np.asarray(a, dtype="float32") for a in encoder_or_features)
@@ -168,14 +182,23 @@ def plot_retrieval(encoder_or_features, query_images, gallery_images, k=5, path=
     q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
     g = g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-12)
     nearest = np.argsort(-(q @ g.T), axis=1)[:, :k]
+    text_queries = np.asarray(query_images).dtype.kind in "USO"
     fig, axes = plt.subplots(len(q), k + 1, figsize=(1.3 * (k + 1), 1.4 * len(q)), squeeze=False)
     for i in range(len(q)):
-        _show(axes[i][0], query_images[i])
-        axes[i][0].set_title("query" if query_labels is None else f"query: {query_labels[i]}", fontsize=7)
+        if text_queries:
+            _show_text(axes[i][0], query_images[i])
+        else:
+            _show(axes[i][0], query_images[i])
+            axes[i][0].set_title("query" if query_labels is None else f"query: {query_labels[i]}",
+                                 fontsize=7)
         for j, idx in enumerate(nearest[i]):
             _show(axes[i][j + 1], gallery_images[idx])
             if gallery_labels is not None:
                 axes[i][j + 1].set_title(str(gallery_labels[idx]), fontsize=7)
+            if relevant is not None and idx == relevant[i]:
+                for spine in axes[i][j + 1].spines.values():
+                    spine.set_edgecolor("tab:green")
+                    spine.set_linewidth(2.5)
     fig.tight_layout()
     return _save(fig, path)
 

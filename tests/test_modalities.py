@@ -13,13 +13,14 @@ def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
         "simmim", "beit", "denoising", "mlm", "sop", "clm", "simcse", "cpc", "wav2vec2",
-        "videomae", "frame_order"}
+        "videomae", "frame_order", "clip"}
     assert modalities.for_method("cpc").name == "series"
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"
     assert modalities.for_method("mlm").name == "text"
     assert modalities.for_method("videomae").name == "video"
     assert modalities.for_method("frame_order").name == "video"
+    assert modalities.for_method("clip").name == "image_text"
     with pytest.raises(ValueError, match="Unknown method 'swav'.*'simclr'"):
         modalities.for_method("swav")
     with pytest.raises(ValueError, match="Unknown modality 'audio'"):

@@ -7,6 +7,7 @@ from keras_ssl.datasets.image_datasets import info  # noqa: F401
 from keras_ssl.datasets.image_datasets import load  # noqa: F401
 from keras_ssl.datasets.image_datasets import read_idx  # noqa: F401
 from keras_ssl.datasets.image_text import ImageTextPairs  # noqa: F401
+from keras_ssl.datasets.image_text import check_image_text_source  # noqa: F401
 from keras_ssl.datasets.image_text import emoji_languages  # noqa: F401
 from keras_ssl.datasets.image_text import load_image_text  # noqa: F401
 from keras_ssl.datasets.pipeline import label_subset  # noqa: F401

@@ -604,14 +604,40 @@ def _emoji_size(image_size):
     return int(image_size)
 
 
-def _load_emoji(language, image_size, cache_dir, font_path, cldr_dir, skin_tones, verbose):
-    image_size = _emoji_size(image_size)
-    font_path, cldr_dir = os.fspath(font_path), os.fspath(cldr_dir)
+def _check_emoji_language(language, font_path, cldr_dir):
     _check_emoji_sources(font_path, cldr_dir)
     languages = emoji_languages(cldr_dir)
     if language not in languages:
         raise ValueError(f"Unknown language {language!r} for the emoji set. Available (the CLDR "
                          f"annotation files in {cldr_dir}): {', '.join(languages)}.")
+
+
+def check_image_text_source(name, language="en", font_path=FONT_PATH, cldr_dir=CLDR_DIR):
+    """Raise the error `load_image_text(name, language)` would, without
+    loading anything: an unknown data set name, a missing CSV, an emoji
+    language without CLDR annotations, or the emoji packages missing."""
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"`name` must be 'emoji' or the path of a CSV file, got {name!r}.")
+    if name in IMAGE_TEXT_DATASETS:  # a folder of that name is passed as "./emoji"
+        _check_emoji_language(language, os.fspath(font_path), os.fspath(cldr_dir))
+        return "emoji"
+    if os.path.exists(name):
+        return "csv"
+    if name.lower().endswith(".csv") or os.sep in name or "/" in name:
+        raise FileNotFoundError(f"No such CSV file or folder: {name!r}.")
+    raise ValueError(
+        f"Unknown image-text data set {name!r}. Known: "
+        + ", ".join(repr(n) for n in IMAGE_TEXT_DATASETS)
+        + "; or pass the path of a CSV file of `image,caption` rows (or of a folder holding "
+        f"{CAPTIONS_FILE})."
+    )
+
+
+def _load_emoji(language, image_size, cache_dir, font_path, cldr_dir, skin_tones, verbose):
+    image_size = _emoji_size(image_size)
+    font_path, cldr_dir = os.fspath(font_path), os.fspath(cldr_dir)
     labels = read_labels(os.path.join(cldr_dir, "properties", "labels.txt"))
     labels = [(e, g, s) for e, g, s in labels
               if g not in _DROPPED_GROUPS and s not in _DROPPED_SUBGROUPS]
@@ -780,20 +806,7 @@ def load_image_text(name="emoji", language="en", image_size=64, cache_dir=None,
     >>> train, test = pairs.split()  # doctest: +SKIP
     >>> prompts = [pairs.subgroup_prompts()[i] for i in pairs.heldout_subgroups]  # doctest: +SKIP
     """
-    if isinstance(name, os.PathLike):
-        name = os.fspath(name)
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"`name` must be 'emoji' or the path of a CSV file, got {name!r}.")
-    if name in IMAGE_TEXT_DATASETS:  # a folder of that name is passed as "./emoji"
+    if check_image_text_source(name, language, font_path, cldr_dir) == "emoji":
         return _load_emoji(language, image_size, cache_dir, font_path, cldr_dir, skin_tones,
                            verbose)
-    if os.path.exists(name):
-        return _load_csv(name, image_size, language)
-    if name.lower().endswith(".csv") or os.sep in name or "/" in name:
-        raise FileNotFoundError(f"No such CSV file or folder: {name!r}.")
-    raise ValueError(
-        f"Unknown image-text data set {name!r}. Known: "
-        + ", ".join(repr(n) for n in IMAGE_TEXT_DATASETS)
-        + "; or pass the path of a CSV file of `image,caption` rows (or of a folder holding "
-        f"{CAPTIONS_FILE})."
-    )
+    return _load_csv(os.fspath(name), image_size, language)

@@ -1,4 +1,4 @@
-"""Evaluation of pretrained encoders: linear probe, kNN, fine-tuning."""
+"""Evaluation of pretrained encoders: linear probe, kNN, fine-tuning, retrieval."""
 
 from keras_ssl.evaluation.collapse_monitor import CollapseMonitor  # noqa: F401
 from keras_ssl.evaluation.fine_tune import fine_tune  # noqa: F401
@@ -9,6 +9,7 @@ from keras_ssl.evaluation.probes import feature_model  # noqa: F401
 from keras_ssl.evaluation.probes import knn_accuracy  # noqa: F401
 from keras_ssl.evaluation.probes import linear_probe  # noqa: F401
 from keras_ssl.evaluation.projector import write_projector  # noqa: F401
+from keras_ssl.evaluation.retrieval import recall_at_k  # noqa: F401
 from keras_ssl.evaluation.text_classifier import as_text_dataset  # noqa: F401
 from keras_ssl.evaluation.text_classifier import text_classifier  # noqa: F401
 from keras_ssl.evaluation.text_classifier import text_probe  # noqa: F401

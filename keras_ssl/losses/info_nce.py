@@ -25,13 +25,14 @@ def info_nce(query, key, queue=None, temperature=0.2, gather_across_replicas=Tru
         key: (N, D) key embeddings (usually from a momentum encoder, with
             the gradient stopped by the caller).
         queue: optional (K, D) negatives; rows are normalised here too.
-        temperature: positive float.
+        temperature: positive float, or a scalar tensor (a learned
+            temperature, as CLIP's: the gradient flows into it).
         gather_across_replicas: in-batch negatives from every replica.
 
     Returns:
         `(loss, accuracy)`, each of shape (N,).
     """
-    if temperature <= 0:
+    if not tf.is_tensor(temperature) and temperature <= 0:
         raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
     query = tf.math.l2_normalize(tf.cast(query, "float32"), axis=-1)
     key = tf.math.l2_normalize(tf.cast(key, "float32"), axis=-1)

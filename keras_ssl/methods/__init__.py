@@ -3,6 +3,7 @@
 from keras_ssl.methods.barlow_twins import BarlowTwins  # noqa: F401
 from keras_ssl.methods.beit import BEiT  # noqa: F401
 from keras_ssl.methods.byol import BYOL  # noqa: F401
+from keras_ssl.methods.clip import CLIP  # noqa: F401
 from keras_ssl.methods.causal_language_model import CausalLanguageModel  # noqa: F401
 from keras_ssl.methods.cpc import CPC  # noqa: F401
 from keras_ssl.methods.denoising_autoencoder import DenoisingAutoencoder  # noqa: F401

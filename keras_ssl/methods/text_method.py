@@ -449,6 +449,11 @@ class TextMethod(StringInputs, PretrainingModel):
 
     @classmethod
     def from_config(cls, config):
+        return cls(**cls.deserialize_text_config(config))
+
+    @staticmethod
+    def deserialize_text_config(config):
+        """`config` with its `backbone` and `tokenizer` deserialized."""
         config = dict(config)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         tokenizer = config["tokenizer"]
@@ -462,4 +467,4 @@ class TextMethod(StringInputs, PretrainingModel):
                 pass
             tokenizer = dict(tokenizer, config=dict(tokenizer["config"], proto=proto))
         config["tokenizer"] = keras.saving.deserialize_keras_object(tokenizer)
-        return cls(**config)
+        return config

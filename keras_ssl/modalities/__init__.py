@@ -11,6 +11,7 @@ from keras_ssl.modalities.base import get  # noqa: F401
 from keras_ssl.modalities.base import of_results  # noqa: F401
 from keras_ssl.modalities.base import register  # noqa: F401
 from keras_ssl.modalities.image import IMAGE  # noqa: F401
+from keras_ssl.modalities.image_text import IMAGE_TEXT  # noqa: F401
 from keras_ssl.modalities.series import SERIES  # noqa: F401
 from keras_ssl.modalities.text import TEXT  # noqa: F401
 from keras_ssl.modalities.video import VIDEO  # noqa: F401
