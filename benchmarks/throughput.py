@@ -4,7 +4,7 @@ For every method and setting, a fresh Python process builds the method at
 fixed sizes on random data, runs a warm-up `fit` (tracing, XLA compilation
 and first steps, excluded), then times the steps of several one-epoch fits
 (`timing.py`) and reports the median and best images (or tokens) per
-second and the process's peak memory (peak RSS on CPU; peak device memory
+second (pairs for CLIP) and the process's peak memory (peak RSS on CPU; peak device memory
 on a GPU). One process per setting keeps
 one run's memory and compiled graphs out of the next one's numbers.
 
@@ -23,6 +23,7 @@ Settings (each a column of the table):
     python benchmarks/throughput.py --methods mlm sop clm simcse --batch-size 64   # tokens/s
     python benchmarks/throughput.py --methods cpc wav2vec2 --batch-size 32   # series/s
     python benchmarks/throughput.py --methods videomae frame_order --batch-size 32   # clips/s
+    python benchmarks/throughput.py --methods clip --batch-size 128   # image-caption pairs/s
 
 Prints a table and writes it as JSON (`--out`). `median` and `best` are
 over the timed fits; `ratio` divides best rates by the same method's
@@ -55,10 +56,14 @@ TEXT_METHODS = {"mlm": "bert_tiny", "sop": "bert_tiny", "clm": "gpt_tiny",
 # Video methods and their default backbones (the video modality's registry):
 # VideoMAE's VideoViT on the clip, frame order's ResNet-18 on each frame.
 VIDEO_METHODS = {"videomae": "videovit", "frame_order": "resnet18"}
+# CLIP on the emoji pairs as its recipes train (the image_text modality's
+# defaults: ResNet-18 at 64 px, BERT-Tiny text tower, 32 tokens a caption).
+PAIR_METHODS = {"clip": "resnet18"}
 # Methods whose step XLA cannot compile (tokenization in the step; the
 # data-dependent shapes of masked positions).
-NO_JIT = tuple(TEXT_METHODS) + SERIES_METHODS
-ALL_METHODS = IMAGE_METHODS + tuple(TEXT_METHODS) + SERIES_METHODS + tuple(VIDEO_METHODS)
+NO_JIT = tuple(TEXT_METHODS) + SERIES_METHODS + tuple(PAIR_METHODS)
+ALL_METHODS = (IMAGE_METHODS + tuple(TEXT_METHODS) + SERIES_METHODS + tuple(VIDEO_METHODS)
+               + tuple(PAIR_METHODS))
 
 
 def _peak_memory_mb(gpu):
@@ -93,6 +98,9 @@ def run_one(setting):
     elif setting["method"] in VIDEO_METHODS:
         model, dataset, items = _video_model_and_data(setting)
         unit = "clips/s"
+    elif setting["method"] in PAIR_METHODS:
+        model, dataset, items = _pairs_model_and_data(setting)
+        unit = "pairs/s"
     else:
         size, channels = setting["image_size"], setting["channels"]
         rng = np.random.default_rng(setting["seed"])
@@ -190,6 +198,27 @@ def _video_model_and_data(setting):
     return model, dataset.cache().prefetch(tf.data.AUTOTUNE), batch_size
 
 
+def _pairs_model_and_data(setting):
+    """CLIP as the image_text modality builds it, on emoji image-caption
+    pairs of its training split (repeated to fill the steps)."""
+    import tensorflow as tf
+
+    from keras_ssl.modalities.image_text import IMAGE_TEXT
+
+    config = IMAGE_TEXT.configure({
+        "method": "clip", "dataset": None, "backbone": setting["backbone"], "seed": 0,
+        "batch_size": setting["batch_size"], "options": {}, "precision": setting["precision"]})
+    data = IMAGE_TEXT.load_data(config)
+    model = IMAGE_TEXT.build_model(config, data)
+    setting["encoder_params"] = int(model.image_encoder.count_params()
+                                    + model.backbone.count_params())
+    train = data["train"]
+    dataset = (train.dataset.repeat().take(setting["batch_size"] * setting["steps"])
+               .batch(setting["batch_size"], drop_remainder=True).cache()
+               .prefetch(tf.data.AUTOTUNE))
+    return model, dataset, setting["batch_size"]
+
+
 def settings_for(args, gpu):
     precisions = args.precision or (["float32", "mixed_float16"] if gpu else ["float32"])
     for method in args.methods:
@@ -204,7 +233,8 @@ def settings_for(args, gpu):
                         "backbone": TEXT_METHODS[method] if method in TEXT_METHODS else (
                             "tcn" if method in SERIES_METHODS else (
                                 VIDEO_METHODS[method] if method in VIDEO_METHODS else (
-                                    "vit" if method in VIT_METHODS else args.backbone))),
+                                    PAIR_METHODS[method] if method in PAIR_METHODS else (
+                                        "vit" if method in VIT_METHODS else args.backbone)))),
                         "width_multiplier": args.width_multiplier,
                         "image_size": args.image_size,
                         "channels": args.channels,

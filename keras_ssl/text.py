@@ -16,6 +16,7 @@ replacement; usable in `tf.data.Dataset.map`) is here too:
 """
 
 import io
+import math
 import os
 import re
 
@@ -102,8 +103,13 @@ def _training_corpus(texts, vocabulary_size, reserved_tokens, max_texts):
     return dataset, reserved_tokens
 
 
+# The count under which TensorFlow Text's WordPiece learner (through
+# keras-hub) does not keep a word whole (its `lower_thresh`).
+LEARNER_MIN_COUNT = 10
+
+
 def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
-                    reserved_tokens=SPECIAL_TOKENS, max_texts=None):
+                    reserved_tokens=SPECIAL_TOKENS, max_texts=None, min_frequency=None):
     """Train a WordPiece vocabulary on a corpus; return a keras-hub tokenizer.
 
     Wraps `keras_hub.tokenizers.compute_word_piece_vocabulary` (the BERT
@@ -124,6 +130,14 @@ def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
             `[PAD]`, `[CLS]`, `[SEP]` and `[MASK]`.
         max_texts: learn the vocabulary from at most this many strings
             (the first ones), to bound the time on a large corpus.
+        min_frequency: keep whole the words seen about this many times or
+            more (as room in the vocabulary allows). The learner's search
+            starts from words seen 10 times, which on a small corpus (a few
+            thousand captions) leaves most words split into pieces and the
+            vocabulary far under `vocabulary_size`. keras-hub does not pass
+            the learner's threshold through, so the corpus is read
+            `ceil(10 / min_frequency)` times, which scales every count
+            alike. None: the learner's own 10.
 
     Returns:
         A `keras_hub.tokenizers.WordPieceTokenizer` (ragged output, `[UNK]`
@@ -139,6 +153,12 @@ def train_wordpiece(texts, vocabulary_size=8000, lowercase=True,
     """
     dataset, reserved_tokens = _training_corpus(texts, vocabulary_size, reserved_tokens,
                                                 max_texts)
+    if min_frequency is not None:
+        if isinstance(min_frequency, bool) or not isinstance(min_frequency, (int, np.integer)) \
+                or min_frequency < 1:
+            raise ValueError(
+                f"`min_frequency` must be a positive integer or None, got {min_frequency!r}.")
+        dataset = dataset.repeat(math.ceil(LEARNER_MIN_COUNT / int(min_frequency)))
     try:
         vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
             dataset.batch(1024),

@@ -150,6 +150,7 @@ def pretrain(
     jit_compile="auto",
     precision="float32",
     init_preset=None,
+    check_only=False,
     **options,
 ):
     """Pretrain `method` on `dataset` and write everything to folder `out`.
@@ -196,6 +197,10 @@ def pretrain(
             size, a ViT only its own). Presets hold the encoder only: the
             method's head (projector, predictor, masked-LM transform)
             starts fresh.
+        check_only: check a configuration before a long run: the settings
+            are validated, the data loaded and the method built (and its
+            batch size checked), then it returns without training or
+            writing anything (`summary` is None).
         **options: modality options: images `width_multiplier` (ResNets,
             default 0.25), and for your own images `image_size` (an int or
             (height, width); default the first image's) and `channels`
@@ -237,6 +242,12 @@ def pretrain(
         raise ValueError(f"`epochs` must be >= 1, got {epochs!r}.")
     if config["batch_size"] < 1:
         raise ValueError(f"`batch_size` must be >= 1, got {batch_size!r}.")
+    if check_only:
+        data = modality.load_data(config, data_dir=data_dir)
+        model = modality.build_model(config, data)
+        model.check_fit_data(config["batch_size"])
+        return {"run_dir": out, "model": model, "config": config, "summary": None,
+                "data": data, "modality": modality}
     if os.path.exists(os.path.join(out, "model.keras")) and not overwrite:
         raise FileExistsError(
             f"`out` {out!r} already holds a finished run (model.keras). "

@@ -27,17 +27,17 @@ def run_script(name, *args):
 def test_throughput_table(tmp_path):
     out = tmp_path / "throughput.json"
     stdout = run_script(
-        # Each setting is a fresh process: three of them keep this short.
-        # The jit-off path is measured by the series test below.
-        "throughput.py", "--methods", "simclr", "mae", "--backbone", "convnet", "--jit", "on",
+        # Each setting is a fresh process: two of them keep this short.
+        # The jit-off path is measured by the series test below; that MAE
+        # gets a ViT whatever --backbone says, by the test after it.
+        "throughput.py", "--methods", "simclr", "--backbone", "convnet", "--jit", "on",
         "--augment", "step", "data", "--batch-size", "8", "--steps", "2",
         "--repeats", "1", "--image-size", "16", "--out", str(out),
     )
     rows = json.loads(out.read_text())["results"]
     settings = {(r["method"], r["jit"], r["augment"]) for r in rows}
-    assert settings == {("simclr", True, "step"), ("simclr", True, "data"), ("mae", True, "n/a")}
-    # MAE needs a ViT whatever --backbone says.
-    assert {(r["method"], r["backbone"]) for r in rows} == {("simclr", "convnet"), ("mae", "vit")}
+    assert settings == {("simclr", True, "step"), ("simclr", True, "data")}
+    assert {r["backbone"] for r in rows} == {"convnet"}
     for r in rows:
         assert r["rate_median"] > 0 and r["peak_memory_mb"] > 0
     assert "peak MB" in stdout
@@ -63,20 +63,22 @@ def test_throughput_of_series_methods(tmp_path):
 
 def test_throughput_of_text_methods(tmp_path):
     out = tmp_path / "text.json"
-    run_script("throughput.py", "--methods", "mlm", "clm", "--batch-size", "4", "--steps", "2",
-               "--repeats", "1", "--sequence-length", "16", "--out", str(out))
+    run_script("throughput.py", "--methods", "mlm", "clm", "clip", "--batch-size", "4",
+               "--steps", "2", "--repeats", "1", "--sequence-length", "16", "--out", str(out))
     rows = json.loads(out.read_text())["results"]
     assert {(r["method"], r["backbone"], r["unit"]) for r in rows} == {
-        ("mlm", "bert_tiny", "tokens/s"), ("clm", "gpt_tiny", "tokens/s")}
+        ("mlm", "bert_tiny", "tokens/s"), ("clm", "gpt_tiny", "tokens/s"),
+        ("clip", "resnet18", "pairs/s")}
     assert all(r["rate_median"] > 0 for r in rows)
     from keras_ssl import modalities
 
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import throughput
 
-    text = modalities.get("text")
-    assert throughput.TEXT_METHODS == {
-        name: defaults["backbone"] for name, defaults in text.methods.items()}
+    for name, table in (("text", throughput.TEXT_METHODS),
+                        ("image_text", throughput.PAIR_METHODS)):
+        assert table == {method: defaults["backbone"]
+                         for method, defaults in modalities.get(name).methods.items()}
 
 
 def test_throughput_knows_which_methods_default_to_a_vit():
@@ -89,6 +91,15 @@ def test_throughput_knows_which_methods_default_to_a_vit():
     assert set(throughput.VIT_METHODS) == {
         name for name, defaults in image.methods.items() if defaults["backbone"] == "vit"}
     assert set(throughput.IMAGE_METHODS) >= set(throughput.VIT_METHODS)
+    import argparse
+
+    args = argparse.Namespace(
+        methods=["simclr", "mae"], precision=None, jit=["off"], augment=["step"],
+        backbone="convnet", width_multiplier=0.25, image_size=16, channels=1,
+        sequence_length=16, series_length=32, series_channels=1, video_frames=4, video_size=16,
+        batch_size=8, steps=2, repeats=1)
+    backbones = {s["method"]: s["backbone"] for s in throughput.settings_for(args, gpu=False)}
+    assert backbones == {"simclr": "convnet", "mae": "vit"}  # whatever --backbone says
 
 
 def test_simclr_vs_reference(tmp_path):

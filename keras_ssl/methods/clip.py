@@ -292,10 +292,12 @@ class CLIP(TextMethod):
         features = self.image_encoder(images, training=training)
         return self.image_projection(features, training=training)
 
-    def text_embeddings(self, token_ids, padding_mask, training=False):
-        """Unnormalised text embeddings (N, embedding_dim) of packed captions."""
+    def text_embeddings(self, token_ids, padding_mask, training=False, return_outputs=False):
+        """Unnormalised text embeddings (N, embedding_dim) of packed
+        captions (and the backbone's outputs, with `return_outputs`)."""
         outputs = self.backbone_outputs(token_ids, padding_mask, training=training)
-        return self.text_projection(self.pool(outputs, padding_mask), training=training)
+        z = self.text_projection(self.pool(outputs, padding_mask), training=training)
+        return (z, outputs) if return_outputs else z
 
     def current_logit_scale(self):
         """The logit scale (1 / temperature) now, at most `max_logit_scale`."""
@@ -329,7 +331,8 @@ class CLIP(TextMethod):
         if training:
             images = self.augmenter(images, training=True)
         image = self.image_embeddings(images, training=training)
-        text = self.text_embeddings(token_ids, padding_mask, training=training)
+        text, outputs = self.text_embeddings(token_ids, padding_mask, training=training,
+                                             return_outputs=True)
         scale = self.current_logit_scale()
         # The paper's symmetric loss: images classify captions, captions
         # classify images, each with the other side's whole (global) batch.
@@ -341,7 +344,10 @@ class CLIP(TextMethod):
             (tf.reduce_mean(correct_i) + tf.reduce_mean(correct_t)) / 2.0)
         self.scale_tracker.update_state(scale)
         self.embedding_std_tracker.update_state(embedding_std(image))
-        return (tf.reduce_mean(loss_i) + tf.reduce_mean(loss_t)) / 2.0, {}
+        loss = (tf.reduce_mean(loss_i) + tf.reduce_mean(loss_t)) / 2.0
+        if self.pooling == "mean":
+            loss = self.idle_pooler(loss, outputs)
+        return loss, {}
 
     def after_update(self):
         # As the paper: the scale is clipped at `max_logit_scale` after each

@@ -367,10 +367,8 @@ class MaskedLanguageModel(TextMethod):
         self.accuracy_tracker.update_state(masked["mask_ids"], logits, sample_weight=weights)
         if self.sentence_task is None:
             # The pooler ([CLS] dense + tanh) is trained by a sentence task,
-            # not by masked-LM: a zero term gives it zero gradients rather
-            # than none, which Keras would warn about at every `fit`.
-            loss = loss + 0.0 * tf.reduce_sum(tf.cast(outputs["pooled_output"], "float32"))
-            return loss, {}
+            # not by masked-LM.
+            return self.idle_pooler(loss, outputs), {}
         sentence_logits = tf.cast(
             self.sentence_head(outputs["pooled_output"], training=training), "float32")
         labels, pair_weights = inputs["sentence_labels"], inputs["sentence_weights"]

@@ -324,6 +324,16 @@ class TextMethod(StringInputs, PretrainingModel):
             outputs = {"sequence_output": outputs}
         return outputs
 
+    @staticmethod
+    def idle_pooler(loss, outputs):
+        """`loss` plus zero times the pooled `[CLS]` output, for a loss that
+        does not use BERT's pooler (a dense layer on `[CLS]`): its weights
+        then get zero gradients rather than none, which Keras warns about
+        at every `fit`."""
+        if "pooled_output" not in outputs:
+            return loss
+        return loss + 0.0 * tf.reduce_sum(tf.cast(outputs["pooled_output"], "float32"))
+
     def pool(self, outputs, padding_mask, pooling=None):
         """One vector a text from the backbone's outputs (see `pooling`;
         the argument overrides the method's)."""

@@ -337,6 +337,7 @@ class ImageModality(Modality):
             )
         (x_train, y_train), (x_test, y_test) = data["labelled"]
         if quick:  # the machinery at a tiny size: for tests, not for results
+            x_train, y_train = x_train[:2000], y_train[:2000]
             x_test, y_test = x_test[:200], y_test[:200]
         labelled = ((x_train, y_train), (x_test, y_test))
         eval_cfg = config.get("evaluation", {})

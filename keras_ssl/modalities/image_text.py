@@ -91,11 +91,12 @@ class ImageTextModality(Modality):
                         "epochs": 100}}
     options = {"language": "en", "image_size": 64, "width_multiplier": 0.25,
                "vocabulary_size": 4000, "sequence_length": 32, "embedding_dim": 128,
-               "text_hidden_dim": 128, "text_layers": 2}
+               "text_hidden_dim": 128, "text_layers": 2, "min_frequency": 2}
     precisions = ("float32",)
     # CLIP's decay (the logit scale is left out of it, see CLIP.compile).
     weight_decay = 0.1
     export_dirname = "clip"
+    evaluation_settings = ("label_fractions", "templates")
     quick = {"epochs": 1, "limit": 256}
     demo = {"epochs": 2}
     table_title = ("Image and text (CLIP; zero-shot accuracy and recall on held-out emoji "
@@ -136,8 +137,11 @@ class ImageTextModality(Modality):
                 f"The training split has {len(train)} image-caption pairs, fewer than "
                 f"`batch_size` ({config['batch_size']})."
             )
+        # A few thousand captions: words seen twice are kept whole (the
+        # learner's default, 10, splits most caption words into pieces).
         tokenizer = text.train_wordpiece(list(train.captions),
-                                         vocabulary_size=options["vocabulary_size"])
+                                         vocabulary_size=options["vocabulary_size"],
+                                         min_frequency=options["min_frequency"])
         return {"train": train, "test": test, "num_train": len(train), "tokenizer": tokenizer}
 
     def build_clip(self, config, tokenizer):
@@ -269,21 +273,30 @@ class ImageTextModality(Modality):
         return results
 
     def plots(self, run, test):
-        """A retrieval grid: held-out captions beside the test images the
-        model ranks first (the right one framed)."""
+        """A retrieval grid (held-out captions beside the test images the
+        model ranks first, the right one framed), a PCA of the test images'
+        embeddings by group (PNGs), and TensorBoard Embedding Projector
+        files in the run's `logs/`; returns the PNG names."""
         import matplotlib.pyplot as plt
 
-        from keras_ssl import visualize
+        from keras_ssl import evaluation, visualize
 
         model = run["model"]
+        embeddings = model.encode_images(test.images)
+        plt.close(visualize.plot_embeddings(
+            embeddings, test.groups, class_names=test.group_names,
+            path=os.path.join(run["run_dir"], "embeddings_pca.png")))
+        evaluation.write_projector(os.path.join(run["run_dir"], "logs"), embeddings,
+                                   labels=test.groups, class_names=test.group_names,
+                                   images=test.images)
         chosen = np.random.default_rng(int(run["config"]["seed"])).choice(
             len(test), min(6, len(test)), replace=False)
         fig = visualize.plot_retrieval(
-            (model.encode_texts(test.captions[chosen]), model.encode_images(test.images)),
+            (model.encode_texts(test.captions[chosen]), embeddings),
             test.captions[chosen], test.images, k=5, relevant=chosen,
             path=os.path.join(run["run_dir"], "retrieval.png"))
         plt.close(fig)
-        return ["retrieval.png"]
+        return ["retrieval.png", "embeddings_pca.png"]
 
     # -- tables ----------------------------------------------------------
 

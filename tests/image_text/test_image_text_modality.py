@@ -60,7 +60,10 @@ def test_evaluation_protocol(clip_run):
     for section in ("pretrained", "random_init", "chance", "raw_pixels"):
         assert all(0.0 <= v <= 1.0 for v in results[section].values()), section
     assert results["templates"] == ["{}", "an emoji of {}", "a picture of {}"]
-    assert os.path.getsize(os.path.join(clip_run["run_dir"], "retrieval.png")) > 5000
+    assert results["plots"] == ["retrieval.png", "embeddings_pca.png"]
+    for png in results["plots"]:
+        assert os.path.getsize(os.path.join(clip_run["run_dir"], png)) > 5000, png
+    assert os.path.exists(os.path.join(clip_run["run_dir"], "logs", "sprite.png"))
     results.update(method="clip", dataset="emoji", command="keras-ssl zoo run x",
                    pretrain=clip_run["summary"])
     table = IMAGE_TEXT.results_table(results)

@@ -32,6 +32,18 @@ def test_inputs_dataset_batched_and_max_texts(sentences):
     assert "Hello" in cased.get_vocabulary() and "hello" not in cased.get_vocabulary()
 
 
+def test_min_frequency_keeps_rare_words_whole():
+    # Each word is seen 3 times: under the learner's threshold of 10 unless
+    # min_frequency says otherwise.
+    texts = ["outlined smiling face", "grinning squinting cat", "waving yellow hand"] * 3
+    default = train_wordpiece(texts, vocabulary_size=200)
+    rare = train_wordpiece(texts, vocabulary_size=200, min_frequency=3)
+    assert "outlined" not in default.get_vocabulary()
+    assert {"outlined", "squinting", "waving"} <= set(rare.get_vocabulary())
+    with pytest.raises(ValueError, match="min_frequency"):
+        train_wordpiece(texts, vocabulary_size=200, min_frequency=0)
+
+
 def test_errors(sentences, tmp_path):
     with pytest.raises(ValueError, match="special tokens"):
         train_wordpiece(sentences, vocabulary_size=5)
