@@ -162,8 +162,8 @@ def pretrain(
         method: any registered method (`available_methods()`): image
             methods (simclr, moco, byol, simsiam, barlow, vicreg, dino,
             rotation, mae, simmim, beit, denoising), text (mlm, sop, clm,
-            simcse), series (cpc, wav2vec2) or video (videomae,
-            frame_order). beit
+            simcse), series (cpc, wav2vec2), video (videomae,
+            frame_order) or image and text (clip). beit
             first trains its visual tokenizer on the same images
             (`method_kwargs` `tokenizer`, `tokenizer_epochs`), within the
             budget.
@@ -174,7 +174,8 @@ def pretrain(
             text: a corpus (a file, a folder, or None for
             Shakespeare); video: a generated set of moving items
             (`keras_ssl.datasets.available_videos()`, default
-            moving_fashion_mnist).
+            moving_fashion_mnist); image and text: "emoji" (the default)
+            or a caption CSV (`datasets.load_image_text`).
         backbone: an encoder name (default: the method's).
         epochs, batch_size, learning_rate: training settings (defaults:
             the method's). AdamW with a cosine schedule.
@@ -208,7 +209,10 @@ def pretrain(
             `vocabulary_texts`, `min_length`, `held_out_fraction`; video
             `frames`, `image_size` (the frames' side), `num_videos`,
             `num_test`, `num_objects`, `width_multiplier` (frame_order's
-            ResNet).
+            ResNet); image and text `language`, `image_size`,
+            `width_multiplier`, `vocabulary_size`, `min_frequency`,
+            `sequence_length`, `embedding_dim`, `text_hidden_dim`,
+            `text_layers`.
 
     Returns a dict: `run_dir`, `model` (the trained method), `config`,
     `summary`, `data` and `modality`. Arguments are validated before any

@@ -1,18 +1,16 @@
 """Plots a person would rather look at than read.
 
 Every function returns a matplotlib Figure and saves it as PNG when `path`
-is given. The non-interactive "Agg" backend is used, so they work on
-machines without a display.
+is given. The backend is matplotlib's choice: inline in a notebook, and
+its non-interactive "Agg" on a machine without a display, so the plots
+work in scripts and on servers too.
 """
 
 import json
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _save(fig, path):

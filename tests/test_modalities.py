@@ -105,7 +105,7 @@ def test_readme_tables_come_from_the_registry():
         path = os.path.join(zoo.default_zoo_dir(), name, "results.json")
         if os.path.exists(path):
             used.add(modalities.of_results(training.read_json(path)).name)
-    assert used == {"image", "text", "series", "video"}
+    assert used == {"image", "text", "series", "video", "image_text"}
     for name in used:
         for line in modalities.get(name).readme_header():
             assert line in table

@@ -23,6 +23,9 @@ TINY = {
     "09_video.ipynb": {"DATASET": "moving_digits", "NUM_VIDEOS": 64, "NUM_TEST": 40,
                        "FRAMES": 4, "SIZE": 16, "EPOCHS": 1, "BATCH_SIZE": 16,
                        "HIDDEN_DIM": 16, "NUM_LAYERS": 1, "WIDTH": 0.125},
+    "10_clip_emoji.ipynb": {"IMAGE_SIZE": 16, "WIDTH": 0.125, "SEQUENCE_LENGTH": 16,
+                            "TEXT_HIDDEN": 16, "TEXT_LAYERS": 1, "EMBEDDING_DIM": 8,
+                            "BATCH_SIZE": 64, "EPOCHS": 1},
 }
 
 

@@ -68,7 +68,7 @@ class CLIP(TextMethod):
     splits Chinese, Japanese and Korean characters, so captions in those
     languages work), and pooled by `pooling`.
 
-    `fit` takes pairs: `fit(images, captions, batch_size=...)` with numpy
+    `fit` (and `evaluate`) take pairs: `fit(images, captions, batch_size=...)` with numpy
     arrays or lists, or a `tf.data.Dataset` of `(images, captions)`
     batches (`keras_ssl.datasets.load_image_text(...).dataset.batch(128)`),
     or `x={"images": ..., "texts": ...}`. Images are (N, H, W, C), uint8 or
@@ -92,6 +92,11 @@ class CLIP(TextMethod):
             included.
         embedding_dim: size of the joint embedding.
         augmenter: image augmentation layer (see above).
+        text_augmenter: an optional layer applied to the caption strings
+            in training, before tokenization: e.g.
+            `keras_ssl.layers.RandomWordDeletion(0.3)`, so that a small set
+            of captions is not learnt by heart word for word (None: the
+            captions as they are, the paper's setting).
         pooling: `"mean"` (mean of the token features) or `"cls"`.
         initial_temperature: starting softmax temperature, > 0.
         max_logit_scale: the largest logit scale (1 / temperature).
@@ -135,6 +140,7 @@ class CLIP(TextMethod):
         sequence_length=32,
         embedding_dim=128,
         augmenter=None,
+        text_augmenter=None,
         pooling="mean",
         initial_temperature=0.07,
         max_logit_scale=100.0,
@@ -175,6 +181,7 @@ class CLIP(TextMethod):
         # === Layers ===
         self.image_encoder = image_encoder
         self.augmenter = augmenter
+        self.text_augmenter = text_augmenter
         self.image_projection = keras.layers.Dense(
             int(embedding_dim), use_bias=False, name="image_projection")
         self.image_projection.build((None, feature_dim))
@@ -251,12 +258,15 @@ class CLIP(TextMethod):
         images, texts = self._split_pairs(data)
         check_images(images, name="images")
         self._check_image_shape(images.shape, "images")
-        token_ids, padding_mask = self.pack(texts)
-        return tf.cast(images, "float32"), token_ids, padding_mask
+        return tf.cast(images, "float32"), texts
 
     def fit(self, x=None, y=None, *args, **kwargs):
         x, y = self._check_pairs(x, y)
         return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y = self._check_pairs(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
 
     def _check_pairs(self, x, y):
         """Arrays of pairs checked (counts, captions, image shape) and the
@@ -325,7 +335,10 @@ class CLIP(TextMethod):
     # Training -----------------------------------------------------------------
 
     def compute_ssl_loss(self, inputs, training=True):
-        images, token_ids, padding_mask = inputs
+        images, texts = inputs
+        if training and self.text_augmenter is not None:
+            texts = self.text_augmenter(as_strings(texts, "captions"), training=True)
+        token_ids, padding_mask = self.pack(texts)
         with tf.control_dependencies([self.check_batch(images)]):
             images = tf.identity(images)
         if training:
@@ -453,6 +466,8 @@ class CLIP(TextMethod):
         config.update({
             "image_encoder": keras.saving.serialize_keras_object(self.image_encoder),
             "augmenter": keras.saving.serialize_keras_object(self.augmenter),
+            "text_augmenter": (None if self.text_augmenter is None else
+                               keras.saving.serialize_keras_object(self.text_augmenter)),
             "embedding_dim": self.embedding_dim,
             "initial_temperature": self.initial_temperature,
             "max_logit_scale": self.max_logit_scale,
@@ -466,6 +481,9 @@ class CLIP(TextMethod):
         config = dict(config)
         config["image_encoder"] = keras.saving.deserialize_keras_object(config["image_encoder"])
         config["augmenter"] = keras.saving.deserialize_keras_object(config["augmenter"])
+        if config.get("text_augmenter") is not None:
+            config["text_augmenter"] = keras.saving.deserialize_keras_object(
+                config["text_augmenter"])
         config["backbone"] = config.pop("text_backbone")
         config = cls.deserialize_text_config(config)
         config["text_backbone"] = config.pop("backbone")

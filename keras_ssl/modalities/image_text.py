@@ -91,7 +91,8 @@ class ImageTextModality(Modality):
                         "epochs": 100}}
     options = {"language": "en", "image_size": 64, "width_multiplier": 0.25,
                "vocabulary_size": 4000, "sequence_length": 32, "embedding_dim": 128,
-               "text_hidden_dim": 128, "text_layers": 2, "min_frequency": 2}
+               "text_hidden_dim": 128, "text_layers": 2, "min_frequency": 2,
+               "word_deletion": 0.0}
     precisions = ("float32",)
     # CLIP's decay (the logit scale is left out of it, see CLIP.compile).
     weight_decay = 0.1
@@ -160,9 +161,15 @@ class ImageTextModality(Modality):
             tokenizer.vocabulary_size(), max_sequence_length=length, hidden_dim=hidden,
             intermediate_dim=4 * hidden, num_heads=max(1, hidden // 64),
             num_layers=int(options["text_layers"]))
+        kwargs = dict(config.get("method_kwargs", {}))
+        if options["word_deletion"]:
+            from keras_ssl.layers import RandomWordDeletion
+
+            kwargs["text_augmenter"] = RandomWordDeletion(float(options["word_deletion"]),
+                                                          seed=config["seed"])
         return methods.CLIP(image_encoder, text_backbone, tokenizer, sequence_length=length,
                             embedding_dim=int(options["embedding_dim"]), seed=config["seed"],
-                            **config.get("method_kwargs", {}))
+                            **kwargs)
 
     def build_model(self, config, data):
         return self.build_clip(config, data["tokenizer"])
@@ -252,11 +259,16 @@ class ImageTextModality(Modality):
                 "zero_shot_group": zero_shot_accuracy(model, test, group_names, test.groups,
                                                       templates),
                 **retrieval(model, test)}
+        # Chance: a uniform guess among the classes present (k / N for
+        # recall@k); "majority": always the largest class.
         results["chance"] = {
-            "zero_shot_subgroup": float(np.bincount(test.subgroups).max() / len(test)),
-            "zero_shot_group": float(np.bincount(test.groups).max() / len(test)),
+            "zero_shot_subgroup": 1.0 / len(np.unique(test.subgroups)),
+            "zero_shot_group": 1.0 / len(np.unique(test.groups)),
             **{f"{d}_recall@{k}": min(k, len(test)) / len(test)
                for d in ("text_to_image", "image_to_text") for k in RECALL_KS}}
+        results["majority"] = {
+            "zero_shot_subgroup": float(np.bincount(test.subgroups).max() / len(test)),
+            "zero_shot_group": float(np.bincount(test.groups).max() / len(test))}
         # The image tower as a backbone: group probes, held-out subgroups.
         labelled = ((train.images, train.groups), (test.images, test.groups))
         results["pretrained"].update(self.probe(run["model"].image_encoder, labelled, fractions,
@@ -314,7 +326,9 @@ class ImageTextModality(Modality):
                     for d in ("text_to_image", "image_to_text") for k in RECALL_KS]
         lines = table_lines(columns, [("CLIP-pretrained towers", results["pretrained"]),
                                       ("randomly initialised towers", results["random_init"]),
-                                      ("chance", results["chance"])], first="model")
+                                      ("chance (a uniform guess)", results["chance"]),
+                                      ("always the largest class", results["majority"])],
+                            first="model")
         fractions = results["label_fractions"]
         probe = [(f"linear_probe@{fraction_label(f)}",
                   f"linear probe, {fraction_label(f)} labels") for f in fractions]

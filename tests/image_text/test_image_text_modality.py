@@ -56,8 +56,10 @@ def test_evaluation_protocol(clip_run):
     assert set(results["pretrained"]) == set(results["random_init"]) == recall | zero_shot | probes
     assert set(results["chance"]) == recall | zero_shot
     assert results["chance"]["text_to_image_recall@5"] == pytest.approx(5 / 64)
+    assert results["chance"]["zero_shot_subgroup"] == 1 / results["num_heldout_subgroups"]
+    assert set(results["majority"]) == zero_shot
     assert set(results["raw_pixels"]) == {"linear_probe@50%", "linear_probe@100%"}
-    for section in ("pretrained", "random_init", "chance", "raw_pixels"):
+    for section in ("pretrained", "random_init", "chance", "majority", "raw_pixels"):
         assert all(0.0 <= v <= 1.0 for v in results[section].values()), section
     assert results["templates"] == ["{}", "an emoji of {}", "a picture of {}"]
     assert results["plots"] == ["retrieval.png", "embeddings_pca.png"]

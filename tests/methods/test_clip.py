@@ -148,6 +148,32 @@ def test_dataset_and_dict_inputs(pairs, tokenizer):
     assert image_z.shape == text_z.shape == (2, 16)
 
 
+def test_caption_augmentation_trains_and_round_trips(pairs, tokenizer, tmp_path):
+    images, captions = pairs
+    seen = []
+
+    class Recorder(keras_ssl.layers.RandomWordDeletion):
+        def call(self, texts, training=True):
+            seen.append(training)
+            return super().call(texts, training=training)
+
+    clip = make_clip(tokenizer, text_augmenter=keras_ssl.layers.RandomWordDeletion(0.5, seed=0))
+    clip.compile(optimizer="auto")
+    assert np.isfinite(clip.fit(images, captions, batch_size=4, verbose=0).history["loss"][-1])
+    path = os.path.join(tmp_path, "augmented.keras")
+    clip.save(path)
+    revived = keras.saving.load_model(path)
+    assert type(revived.text_augmenter) is keras_ssl.layers.RandomWordDeletion
+    assert revived.text_augmenter.rate == 0.5
+    # Only training steps augment captions: evaluation sees them as they are.
+    clip.text_augmenter = Recorder(0.5, seed=0)
+    clip.evaluate(images, captions, batch_size=4, verbose=0)
+    assert seen == []
+    clip.compile(optimizer="auto")
+    clip.fit(images, captions, batch_size=4, verbose=0)
+    assert seen and all(seen)
+
+
 def test_bad_input_is_refused_before_training(pairs, tokenizer):
     images, captions = pairs
     clip = make_clip(tokenizer)
