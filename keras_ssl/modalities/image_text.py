@@ -338,7 +338,11 @@ class ImageTextModality(Modality):
                                      ("randomly initialised image tower",
                                       results["random_init"]),
                                      ("logistic regression on raw pixels",
-                                      results["raw_pixels"])])
+                                      results["raw_pixels"]),
+                                     # No features: always the test set's most frequent group.
+                                     ("always the most frequent group",
+                                      {key: results["majority"]["zero_shot_group"]
+                                       for key, _ in probe})])
         pre = results["pretrain"]
         lines += ["", f"Pretraining: {pre['steps']} steps in {pre['pretrain_seconds'] / 60:.1f} "
                   f"min ({pre['examples_per_second']:.0f} pairs/s), {pre['num_pairs']} pairs; "
