@@ -311,6 +311,23 @@ class PretrainingModel(keras.Model):
             kwargs["callbacks"] = callbacks + internal
         return super().fit(*args, **kwargs)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras 3 (3.15) averages the first
+        # batch over the replicas (`strategy.reduce("MEAN", batch)`) to
+        # build the model symbolically, which fails on string inputs (the
+        # text methods, CLIP). A built method with no compiled loss or
+        # metrics needs no data for that: only its optimizer is built.
+        # (Weightless preprocessing layers, a tokenizer or a packer, stay
+        # unbuilt until called; they hold nothing to build.)
+        if (self._distribute_strategy is not None and self.built
+                and self._compile_metrics is None and self._compile_loss is None):
+            with self.distribute_strategy.scope():
+                if self.optimizer is not None and not self.optimizer.built:
+                    self.optimizer.build(self.trainable_variables)
+                self._post_build()
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def fit_callbacks(self):
         """Callbacks the method adds to every `fit` (after the user's)."""
         return [_NonFiniteLossStop()] if self.jit_compile is True else []

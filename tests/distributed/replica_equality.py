@@ -41,7 +41,22 @@ METHOD_KWARGS = {
 
 # Methods whose loss uses the global batch: with gather_across_replicas=False
 # each replica's loss sees its own half only, and the loss must differ.
-GATHERING = ("SimCLR", "BarlowTwins", "VICReg")
+GATHERING = ("SimCLR", "BarlowTwins", "VICReg", "CLIP")
+# CLIP trains on image-caption pairs: 16 captions of the batch's images.
+CAPTIONS = [f"a {c} {s}" for c in ("red", "green", "blue", "gray")
+            for s in ("cat", "dog", "bird", "fish")]
+
+
+def _tokenizer():
+    # Made once, outside any strategy scope, as a user trains a vocabulary
+    # before building the model.
+    global TOKENIZER
+    if TOKENIZER is None:
+        TOKENIZER = keras_ssl.text.train_wordpiece(CAPTIONS, vocabulary_size=60)
+    return TOKENIZER
+
+
+TOKENIZER = None
 
 
 def build(name, gather):
@@ -52,6 +67,16 @@ def build(name, gather):
     x = keras.layers.BatchNormalization(synchronized=True)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     encoder = keras.Model(inputs, x)
+    if name == "CLIP":
+        tokenizer = _tokenizer()
+        text = keras_ssl.backbones.BertTiny(
+            tokenizer.vocabulary_size(), max_sequence_length=8, hidden_dim=8,
+            intermediate_dim=16, num_heads=1, num_layers=1, dropout=0.0)
+        model = keras_ssl.methods.CLIP(encoder, text, tokenizer, sequence_length=8,
+                                       embedding_dim=4, augmenter=keras.layers.Identity(),
+                                       gather_across_replicas=gather)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        return model
     kwargs = dict(METHOD_KWARGS[name], synchronized=True, seed=0)
     if name == "DINO":
         kwargs["augmenter"] = keras_ssl.layers.MultiCrop(8, 4, local_crops=2, channels=1,
@@ -69,13 +94,15 @@ def state(model):
     """Values of the non-trainable variables the step writes besides batch norm."""
     names = ("queue", "queue_pointer", "center")
     written = [v for v in model.non_trainable_variables if v.name in names]
-    if model.teacher is not None:
+    if getattr(model, "teacher", None) is not None:
         written += model.teacher.weights
     return [(v.path.split("/", 1)[-1], v.numpy().copy()) for v in written]
 
 
-def one_step(model, views):
-    ds = tf.data.Dataset.from_tensor_slices((views,)).batch(len(views[0]))
+def one_step(model, batch):
+    """One `fit` step on `batch`: `(views,)` of a view method, or
+    `(images, captions)` of CLIP."""
+    ds = tf.data.Dataset.from_tensor_slices(batch).batch(16)  # the whole global batch
     before = [w.numpy().copy() for w in model.trainable_weights]
     history = model.fit(ds, epochs=1, verbose=0, shuffle=False)
     after = [w.numpy() for w in model.trainable_weights]
@@ -95,12 +122,15 @@ def main():
     name = sys.argv[1] if len(sys.argv) > 1 else "SimCLR"
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(16, 8, 8, 1)).astype("float32")
-    views = make_views(name, images)
-    single_loss, single_update, single_state = one_step(build(name, True), views)
+    if name == "CLIP":
+        batch = (images, tf.constant(CAPTIONS))
+    else:
+        batch = (make_views(name, images),)
+    single_loss, single_update, single_state = one_step(build(name, True), batch)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         model = build(name, True)
-    multi_loss, multi_update, multi_state = one_step(model, views)
+    multi_loss, multi_update, multi_state = one_step(model, batch)
     result = {
         "method": name,
         "replicas": strategy.num_replicas_in_sync,
@@ -116,7 +146,7 @@ def main():
     if name in GATHERING:
         with strategy.scope():
             local = build(name, False)
-        result["local_statistics_loss"] = float(one_step(local, views)[0])
+        result["local_statistics_loss"] = float(one_step(local, batch)[0])
     print(json.dumps(result))
 
 

@@ -19,7 +19,7 @@ def run_replica_equality(method):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "method", ["SimCLR", "MoCo", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "DINO"]
+    "method", ["SimCLR", "MoCo", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "DINO", "CLIP"]
 )
 def test_two_replicas_match_one_device(method):
     """Loss, weight updates and written state (teacher, queue, center) of
@@ -27,7 +27,8 @@ def test_two_replicas_match_one_device(method):
     one device on the same 16 images: loss to 1e-5 relative, updates to
     1e-4 relative to the largest update (SGD, learning rate 1, so an update
     is the gradient), state to 1e-4 absolute. Barlow Twins and VICReg take
-    their batch statistics, SimCLR its negatives, from the global batch;
+    their batch statistics, SimCLR and CLIP (16 image-caption pairs) their
+    negatives, from the global batch;
     MoCo enqueues the keys of the global batch; DINO's center averages
     over replicas."""
     result = run_replica_equality(method)

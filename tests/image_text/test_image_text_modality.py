@@ -57,7 +57,7 @@ def test_evaluation_protocol(clip_run):
     assert set(results["chance"]) == recall | zero_shot
     assert results["chance"]["text_to_image_recall@5"] == pytest.approx(5 / 64)
     assert results["chance"]["zero_shot_subgroup"] == 1 / results["num_heldout_subgroups"]
-    assert set(results["majority"]) == zero_shot
+    assert set(results["majority"]) == zero_shot | {"group_probe"}
     assert set(results["raw_pixels"]) == {"linear_probe@50%", "linear_probe@100%"}
     for section in ("pretrained", "random_init", "chance", "majority", "raw_pixels"):
         assert all(0.0 <= v <= 1.0 for v in results[section].values()), section
@@ -73,6 +73,22 @@ def test_evaluation_protocol(clip_run):
     assert IMAGE_TEXT.headline(results).startswith("zero-shot ")
     assert IMAGE_TEXT.readme_row("x", results).count("|") == len(IMAGE_TEXT.readme_header()[0]
                                                                   .split("|")) - 1
+
+
+def test_group_probe_split_is_stratified_and_fixed(clip_run):
+    from keras_ssl import datasets
+    from keras_ssl.modalities.image_text import group_probe_split
+
+    pairs = datasets.load_image_text("emoji", image_size=16)
+    (x_train, y_train), (x_test, y_test) = group_probe_split(pairs, seed=0)
+    assert len(x_train) + len(x_test) == len(pairs) and x_train.shape[1:] == (16, 16, 3)
+    share = np.bincount(y_train, minlength=8) / len(y_train)
+    assert np.abs(share - np.bincount(y_test, minlength=8) / len(y_test)).max() < 0.02
+    again = group_probe_split(pairs, seed=0)
+    np.testing.assert_array_equal(again[0][1], y_train)
+    # The run's probe data is the same split, at the run's image size.
+    run_data = IMAGE_TEXT.eval_data(dict(clip_run))
+    np.testing.assert_array_equal(run_data[1][1], y_test)
 
 
 def test_cli_probe_of_the_image_tower(clip_run, capsys):
