@@ -33,6 +33,7 @@ import tensorflow as tf
 
 from keras_ssl.modalities.base import Modality
 from keras_ssl.modalities.base import fraction_label
+from keras_ssl.modalities.base import linear_probes
 from keras_ssl.modalities.image import ImageModality
 from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import table_lines
@@ -81,25 +82,26 @@ def group_probe_split(pairs, seed=0):
             (pairs.images[~is_train], pairs.groups[~is_train]))
 
 
-def zero_shot_accuracy(model, pairs, classes, labels, templates):
-    """Top-1 zero-shot accuracy of `model` on `pairs.images` among the
-    class ids that occur in `labels`, prompted with `classes` (names by id)."""
+def zero_shot_accuracy(model, image_embeddings, classes, labels, templates):
+    """Top-1 zero-shot accuracy of `model` from the normalised embeddings of
+    images labelled `labels`, among the class ids that occur in `labels`,
+    prompted with `classes` (names by id): `zero_shot_classify`'s choice,
+    from embeddings computed once."""
     present = np.unique(labels)
-    probabilities = model.zero_shot_classify(pairs.images, [classes[i] for i in present],
-                                             templates=templates)
-    return float(np.mean(present[probabilities.argmax(axis=1)] == labels))
+    prompts = model.class_embeddings([classes[i] for i in present], templates=templates)
+    return float(np.mean(present[(image_embeddings @ prompts.T).argmax(axis=1)] == labels))
 
 
-def retrieval(model, pairs):
-    """Text-to-image and image-to-text recall@k over `pairs` (each caption's
-    own image is the one relevant item)."""
+def retrieval(image_embeddings, text_embeddings):
+    """Text-to-image and image-to-text recall@k of paired embeddings (each
+    caption's own image is the one relevant item)."""
     from keras_ssl import evaluation
 
-    images, texts = model.encode_images(pairs.images), model.encode_texts(pairs.captions)
-    index = np.arange(len(pairs))
+    index = np.arange(len(image_embeddings))
     results = {}
-    for name, (queries, gallery) in {"text_to_image": (texts, images),
-                                     "image_to_text": (images, texts)}.items():
+    for name, (queries, gallery) in {
+            "text_to_image": (text_embeddings, image_embeddings),
+            "image_to_text": (image_embeddings, text_embeddings)}.items():
         for key, value in evaluation.recall_at_k(queries, gallery, index, RECALL_KS).items():
             results[f"{name}_{key}"] = value
     return results
@@ -250,8 +252,6 @@ class ImageTextModality(Modality):
         return self.build_clip(config, data["tokenizer"]).image_encoder
 
     def evaluate(self, run, config, quick=False):
-        from keras_ssl import evaluation
-
         eval_cfg = config.get("evaluation", {})
         fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 0.1, 1.0])]
         seed = int(run["config"]["seed"])
@@ -268,12 +268,13 @@ class ImageTextModality(Modality):
                    "templates": list(templates), "num_test_pairs": len(test),
                    "num_heldout_subgroups": int(len(np.unique(test.subgroups)))}
         for name, model in models.items():
+            images = model.encode_images(test.images)
             results[name] = {
-                "zero_shot_subgroup": zero_shot_accuracy(model, test, subgroup_names,
+                "zero_shot_subgroup": zero_shot_accuracy(model, images, subgroup_names,
                                                          test.subgroups, templates),
-                "zero_shot_group": zero_shot_accuracy(model, test, group_names, test.groups,
+                "zero_shot_group": zero_shot_accuracy(model, images, group_names, test.groups,
                                                       templates),
-                **retrieval(model, test)}
+                **retrieval(images, model.encode_texts(test.captions))}
         # Chance: a uniform guess among the classes present (k / N for
         # recall@k); "majority": always the largest class.
         results["chance"] = {
@@ -287,17 +288,13 @@ class ImageTextModality(Modality):
         # The image tower as a backbone: group probes on two halves of all
         # the emoji (`group_probe_split`).
         labelled = self.eval_data(run)  # 1,644 small images: no need to cut it when quick
-        (_, _), (x_probe_test, y_probe_test) = labelled
+        (_, _), (_, y_probe_test) = labelled
         results["pretrained"].update(self.probe(run["model"].image_encoder, labelled, fractions,
                                                 seed=seed))
         results["random_init"].update(self.probe(models["random_init"].image_encoder, labelled,
                                                  fractions, seed=seed))
-        results["raw_pixels"] = {}
-        for fraction in fractions:
-            (x_few, y_few), _ = _flat(labelled, fraction, seed)
-            results["raw_pixels"][f"linear_probe@{fraction_label(fraction)}"] = \
-                evaluation.linear_probe(None, (x_few, y_few),
-                                        (_flatten(x_probe_test), y_probe_test), precomputed=True)
+        results["raw_pixels"] = linear_probes(_flatten, labelled, fractions, seed=seed,
+                                              knn=False)
         results["majority"]["group_probe"] = float(
             np.bincount(y_probe_test).max() / len(y_probe_test))
         results["plots"] = self.plots(run, test)
@@ -397,15 +394,6 @@ class ImageTextModality(Modality):
 
 def _flatten(images):
     return images.reshape(len(images), -1).astype("float32") / 255.0
-
-
-def _flat(labelled, fraction, seed):
-    from keras_ssl import datasets
-
-    (x_train, y_train), test = labelled
-    if fraction < 1.0:
-        x_train, y_train = datasets.label_subset(x_train, y_train, fraction=fraction, seed=seed)
-    return (_flatten(x_train), y_train), test
 
 
 IMAGE_TEXT = register(ImageTextModality())
