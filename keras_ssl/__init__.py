@@ -25,6 +25,7 @@ if keras.backend.backend() != "tensorflow":
         f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
     )
 
+from keras_ssl import adversarial  # noqa: E402,F401
 from keras_ssl import backbones  # noqa: E402,F401
 from keras_ssl import datasets  # noqa: E402,F401
 from keras_ssl import evaluation  # noqa: E402,F401

@@ -76,6 +76,7 @@ def fine_tune(
     warmup_epochs=0,
     layer_decay=None,
     seed=None,
+    adversarial=None,
 ):
     """Train a copy of `encoder` plus a softmax head end to end with `fit`.
 
@@ -105,6 +106,11 @@ def fine_tune(
             the block `k` places from the top learns `layer_decay ** k`
             times slower. `None`: one learning rate.
         seed: seed of MixUp / CutMix.
+        adversarial: an attack from `keras_ssl.adversarial` (e.g.
+            `PGD(epsilon=0.1, steps=5)`): adversarial fine-tuning (Madry et
+            al. 2018), each batch replaced by its adversarial examples
+            against the classifier's loss (`adversarial.AdversarialTraining`).
+            Costs about `steps + 1` times a plain step.
 
     Returns:
         `(model, test_accuracy)` (plus the History with
@@ -113,8 +119,11 @@ def fine_tune(
     import tensorflow as tf
 
     from keras_ssl import optimizers
+    from keras_ssl.adversarial import AdversarialTraining
+    from keras_ssl.adversarial import check_attack
 
     encoder_feature_dim(encoder)
+    check_attack(adversarial)
     x_train, y_train = _check_pair("train_data", train_data)
     x_test, y_test = _check_pair("test_data", test_data)
     _check_fine_tune_args(mixup, cutmix, label_smoothing, warmup_epochs, epochs)
@@ -130,6 +139,9 @@ def fine_tune(
     features = backbone(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(features)
     model = keras.Model(inputs, outputs, name="fine_tuned")
+    # With an attack, `fit` trains a wrapper whose step attacks each batch;
+    # `model` holds the weights either way.
+    trained = model if adversarial is None else AdversarialTraining(model, adversarial)
     steps_per_epoch = max(1, int(np.ceil(len(x_train) / batch_size)))
     steps = steps_per_epoch * int(epochs)
     warmup_steps = int(round(float(warmup_epochs) * steps_per_epoch))
@@ -138,7 +150,7 @@ def fine_tune(
             0.0, steps - warmup_steps, warmup_target=learning_rate, warmup_steps=warmup_steps)
     else:
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    model.compile(
+    trained.compile(
         optimizer=optimizers.ScaledAdamW(multipliers, learning_rate=schedule,
                                          weight_decay=weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=float(label_smoothing)),
@@ -157,9 +169,9 @@ def fine_tune(
             return batch["images"], batch["labels"]
 
         train = train.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
-    history = model.fit(train.prefetch(tf.data.AUTOTUNE), epochs=int(epochs), verbose=verbose,
+    history = trained.fit(train.prefetch(tf.data.AUTOTUNE), epochs=int(epochs), verbose=verbose,
                         shuffle=False)  # shuffled above
-    _, accuracy = model.evaluate(
+    _, accuracy = trained.evaluate(
         np.asarray(x_test, dtype="float32"), keras.utils.to_categorical(y_test, num_classes),
         batch_size=256, verbose=0)
     if return_history:

@@ -5,6 +5,7 @@ import threading
 import keras
 import tensorflow as tf
 
+from keras_ssl.adversarial import check_attack
 from keras_ssl.layers.momentum_teacher import MomentumTeacher
 from keras_ssl.layers.momentum_teacher import check_momentum
 from keras_ssl.layers.momentum_teacher import cosine_momentum
@@ -65,6 +66,11 @@ class JointEmbeddingMethod(SSLMethod):
       collapsed); `keras_ssl.evaluation.CollapseMonitor` stops a run on it;
     * `synchronized=True`: batch norm in the heads synchronised across
       replicas under `tf.distribute` (pass it to the backbone too);
+    * `adversarial=` (methods with `supports_adversarial`): an attack
+      from `keras_ssl.adversarial` makes, in each step, an adversarial
+      version of the first view that maximises the method's loss against
+      the second (instance-wise attacks: Kim et al. 2020, RoCL; Jiang et
+      al. 2020, ACL); it joins the views as one more view of each image;
     * a momentum teacher (`add_teacher`): a `MomentumTeacher` copy of
       student layers, updated after every optimizer step with a cosine
       momentum ramp to 1.0 over the `fit` call's steps (or
@@ -81,8 +87,18 @@ class JointEmbeddingMethod(SSLMethod):
     # local crops); the others reject such an augmenter.
     multi_crop = False
 
-    def __init__(self, encoder, augmenter=None, synchronized=False, seed=None, **kwargs):
+    #: whether the method takes `adversarial=` (it implements
+    #: `attack_target` and `attack_loss`)
+    supports_adversarial = False
+
+    def __init__(self, encoder, augmenter=None, synchronized=False, seed=None, adversarial=None,
+                 **kwargs):
         super().__init__(encoder, **kwargs)
+        self.adversarial = check_attack(adversarial)
+        if self.adversarial is not None and not self.supports_adversarial:
+            raise ValueError(
+                f"`adversarial` is not supported by {type(self).__name__}: adversarial "
+                "self-supervision attacks a contrastive loss; use SimCLR.")
         self.synchronized = bool(synchronized)
         if augmenter is None:
             augmenter = self.default_augmenter(encoder, seed)
@@ -207,6 +223,8 @@ class JointEmbeddingMethod(SSLMethod):
                 views = self.make_views(tf.identity(images))
             else:
                 views = tuple(tf.identity(v) for v in views)
+        if self.adversarial is not None and training:
+            views = views + (self.adversarial_view(views),)
         loss, logs, embeddings = self.compute_views_loss(views, training)
         self.embedding_std_tracker.update_state(embedding_std(embeddings))
         return loss, logs
@@ -214,6 +232,37 @@ class JointEmbeddingMethod(SSLMethod):
     def compute_views_loss(self, views, training):
         """Return `(loss, logs, embeddings)` for a tuple of view batches."""
         raise NotImplementedError(f"{type(self).__name__} must implement compute_views_loss().")
+
+    def adversarial_view(self, views):
+        """The first view attacked by `adversarial` to increase
+        `attack_loss` against `attack_target(views)`.
+
+        The attack runs the student in training mode, as the step that
+        follows; on a single device the batch-norm statistics its forward
+        passes moved are put back afterwards, so they count each image once.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        state = self._guarded_state() if replicas == 1 else []
+        saved = [tf.identity(v.value) for v in state]
+        target = tf.stop_gradient(self.attack_target(views))
+        adversarial = self.adversarial.perturb(
+            lambda inputs: self.attack_loss(inputs, target), views[0])
+        if not state:
+            return adversarial
+        with tf.control_dependencies([adversarial]):
+            restores = [v.assign(value) for v, value in zip(state, saved)]
+        with tf.control_dependencies(restores):
+            return tf.identity(adversarial)
+
+    def attack_target(self, views):
+        """What the attacked view is compared with (e.g. the embeddings
+        of the second view)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement attack_target().")
+
+    def attack_loss(self, inputs, target):
+        """The loss the attack increases, for images `inputs` against
+        `attack_target`'s output (per sample or a scalar)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement attack_loss().")
 
     def set_pending(self, name, value):
         """Keep `value` (a tensor of this step) for `after_update`."""
@@ -330,6 +379,8 @@ class JointEmbeddingMethod(SSLMethod):
             "augmenter": keras.saving.serialize_keras_object(self.augmenter),
             "synchronized": self.synchronized,
             "seed": self.seed,
+            "adversarial": (keras.saving.serialize_keras_object(self.adversarial)
+                            if self.adversarial is not None else None),
             **self.teacher_config(),
         })
         return config
@@ -339,4 +390,6 @@ class JointEmbeddingMethod(SSLMethod):
         config = dict(config)
         if config.get("augmenter") is not None:
             config["augmenter"] = keras.saving.deserialize_keras_object(config["augmenter"])
+        if isinstance(config.get("adversarial"), dict):
+            config["adversarial"] = keras.saving.deserialize_keras_object(config["adversarial"])
         return super().from_config(config)

@@ -44,6 +44,15 @@ class SimCLR(JointEmbeddingMethod):
             replicas (pass `synchronized=True` to the backbone too, for
             its own batch norm).
         seed: seed of the default augmenter.
+        adversarial: an attack from `keras_ssl.adversarial`, e.g.
+            `PGD(epsilon=8 / 255, steps=3)`: adversarial contrastive
+            learning. Each step attacks the first view to increase its
+            NT-Xent loss against the second view (an instance-wise attack,
+            as RoCL, Kim et al. 2020, and ACL, Jiang et al. 2020) and adds
+            the result as a third view: the loss averages NT-Xent over the
+            three pairs, so the encoder maps an image and its attacked
+            version close together. A step costs about `steps + 2` plain
+            ones.
 
     Metrics: `loss`, `contrastive_accuracy` (how often a view's nearest
     candidate among the other 2N - 1 views is its partner) and
@@ -66,6 +75,7 @@ class SimCLR(JointEmbeddingMethod):
     """
 
     multi_crop = True
+    supports_adversarial = True
 
     def __init__(
         self,
@@ -78,10 +88,11 @@ class SimCLR(JointEmbeddingMethod):
         gather_across_replicas=True,
         synchronized=False,
         seed=None,
+        adversarial=None,
         **kwargs,
     ):
         super().__init__(encoder, augmenter=augmenter, synchronized=synchronized, seed=seed,
-                         **kwargs)
+                         adversarial=adversarial, **kwargs)
         if temperature <= 0:
             raise ValueError(f"`temperature` must be > 0, got {temperature!r}.")
         # === Layers ===
@@ -128,6 +139,17 @@ class SimCLR(JointEmbeddingMethod):
             accuracies.append(accuracy)
         self.accuracy_tracker.update_state(tf.add_n(accuracies) / len(accuracies))
         return tf.add_n(losses) / len(losses), {}, z[0]
+
+    def attack_target(self, views):
+        return self.encode([self.encoder, self.projection_head],
+                           self.fit_to_encoder(views[1:2])[0], True)
+
+    def attack_loss(self, inputs, target):
+        # Per replica: the attack is instance-wise, it needs no gathering.
+        z = self.encode([self.encoder, self.projection_head],
+                        self.fit_to_encoder([inputs])[0], True)
+        loss, _ = nt_xent(z, target, temperature=self.temperature, gather_across_replicas=False)
+        return loss
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,123 @@
+"""Accuracy of a classifier under adversarial attack, per budget."""
+
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ssl.adversarial import Attack
+from keras_ssl.evaluation.probes import _check_pair
+from keras_ssl.utils import check_images
+
+
+def _outputs_probabilities(model):
+    """Whether `model` ends in a softmax (else its outputs are logits)."""
+    last = model.layers[-1] if getattr(model, "layers", None) else None
+    activation = getattr(last, "activation", None)
+    return activation is keras.activations.softmax or getattr(activation, "__name__", "") == "softmax"
+
+
+def check_classifier(model, argument="model"):
+    """Return the number of classes of a classifier mapping inputs to
+    (N, K) probabilities or logits; raise naming `argument` otherwise."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`{argument}` must be a keras.Model classifier (inputs to class probabilities or "
+            f"logits), got {type(model).__name__}.")
+    try:
+        shape = model.output_shape
+    except (AttributeError, ValueError):
+        shape = None
+    if shape is None or isinstance(shape, list) or len(shape) != 2 or not shape[-1]:
+        raise ValueError(
+            f"`{argument}` must output class scores of shape (batch, classes), got output "
+            f"shape {shape!r}.")
+    return int(shape[-1])
+
+
+def robust_accuracy(model, data, attack, epsilons=None, batch_size=256, from_logits=None,
+                    verbose="auto"):
+    """Accuracy of a classifier on adversarial examples, per attack budget.
+
+    Each test batch is attacked with `attack` against the cross-entropy of
+    the model (in inference mode) with the true labels, then classified.
+
+    Args:
+        model: a classifier from raw images ([0, 255]) to (N, K) class
+            probabilities or logits, e.g. `fine_tune`'s model.
+        data: `(x_test, y_test)`, integer labels.
+        attack: a `keras_ssl.adversarial` attack, e.g.
+            `PGD(epsilon=0.1, steps=20)`.
+        epsilons: budgets to evaluate (the [0, 1] pixel scale), each with
+            `attack.with_epsilon(e)`; default: the attack's own epsilon.
+            Clean accuracy (epsilon 0) is always the first row.
+        from_logits: whether the model outputs logits; default: inferred
+            (probabilities when its last layer has a softmax activation).
+        verbose: a progress bar over the batches of each budget ("auto":
+            when the output is a terminal).
+
+    Returns:
+        a list of rows, one per budget: `{"attack", "norm", "steps",
+        "epsilon", "accuracy"}`.
+    """
+    if not isinstance(attack, Attack):
+        raise TypeError(
+            "`attack` must be an attack from keras_ssl.adversarial (FGSM, PGD), got "
+            f"{type(attack).__name__}.")
+    num_classes = check_classifier(model)
+    x, y = _check_pair("data", data)
+    check_images(x, name="data images")
+    if int(y.max()) >= num_classes or int(y.min()) < 0:
+        raise ValueError(
+            f"`data` labels must be in [0, {num_classes}) for a model with {num_classes} "
+            f"outputs, got labels in [{int(y.min())}, {int(y.max())}].")
+    if epsilons is None:
+        epsilons = [attack.epsilon]
+    epsilons = [float(e) for e in np.atleast_1d(epsilons)]
+    if any(e < 0 for e in epsilons):
+        raise ValueError(f"`epsilons` must be >= 0, got {epsilons}.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}.")
+    if from_logits is None:
+        from_logits = not _outputs_probabilities(model)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 0
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits, reduction=None)
+    @tf.function
+    def correct(images, labels, epsilon, step_size):
+        def attacked_loss(inputs):
+            return loss(labels, model(inputs, training=False))
+
+        adversarial = attack.perturb_within(attacked_loss, images, epsilon, step_size)
+        return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(
+            model(adversarial, training=False), axis=-1), labels), "int64"))
+
+    @tf.function
+    def correct_clean(images, labels):
+        return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(
+            model(images, training=False), axis=-1), labels), "int64"))
+
+    rows = []
+    for epsilon in [0.0] + [e for e in epsilons if e > 0]:
+        step_size = attack.with_epsilon(epsilon).effective_step_size() if epsilon else 0.0
+        hits = 0
+        progress = keras.utils.Progbar(int(np.ceil(len(x) / batch_size))) if verbose else None
+        for start in range(0, len(x), batch_size):
+            images = tf.convert_to_tensor(np.asarray(x[start:start + batch_size], "float32"))
+            labels = tf.convert_to_tensor(np.asarray(y[start:start + batch_size], "int64"))
+            if epsilon:
+                hits += int(correct(images, labels, tf.constant(epsilon, "float32"),
+                                    tf.constant(step_size, "float32")))
+            else:
+                hits += int(correct_clean(images, labels))
+            if progress is not None:
+                progress.add(1)
+        rows.append({
+            "attack": type(attack).__name__,
+            "norm": attack.norm,
+            "steps": attack.steps,
+            "epsilon": epsilon,
+            "accuracy": hits / len(x),
+        })
+    return rows
