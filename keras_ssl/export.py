@@ -95,7 +95,8 @@ def _input_kind(encoder):
 
 def select_encoder(model, teacher=False):
     """The encoder to export: `model` itself, or the student (default) or
-    momentum teacher (`teacher=True`) encoder of a pretraining method."""
+    teacher (`teacher=True`) encoder of a pretraining method: a momentum
+    teacher's copy of the encoder, or a `Distillation`'s teacher."""
     from keras_ssl.methods.ssl_method import PretrainingModel
 
     if isinstance(model, PretrainingModel):
@@ -107,6 +108,8 @@ def select_encoder(model, teacher=False):
                 f"`teacher`=True, but {type(model).__name__} has no momentum teacher "
                 "(MoCo, BYOL and DINO have one)."
             )
+        if isinstance(momentum_teacher, keras.Model):  # Distillation's frozen teacher
+            return momentum_teacher
         return momentum_teacher.teacher_layers[0]
     if teacher:
         raise ValueError(

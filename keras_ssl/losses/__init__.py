@@ -5,6 +5,10 @@ from keras_ssl.losses.barlow_twins import BarlowTwinsLoss  # noqa: F401
 from keras_ssl.losses.barlow_twins import barlow_twins  # noqa: F401
 from keras_ssl.losses.barlow_twins import cross_correlation  # noqa: F401
 from keras_ssl.losses.dino import dino_loss  # noqa: F401
+from keras_ssl.losses.distillation import SoftTargetLoss  # noqa: F401
+from keras_ssl.losses.distillation import feature_distillation_loss  # noqa: F401
+from keras_ssl.losses.distillation import seed_loss  # noqa: F401
+from keras_ssl.losses.distillation import soft_target_loss  # noqa: F401
 from keras_ssl.losses.info_nce import info_nce  # noqa: F401
 from keras_ssl.losses.masked_reconstruction import masked_reconstruction  # noqa: F401
 from keras_ssl.losses.masked_reconstruction import normalized_patch_targets  # noqa: F401

@@ -8,6 +8,7 @@ from keras_ssl.methods.causal_language_model import CausalLanguageModel  # noqa:
 from keras_ssl.methods.cpc import CPC  # noqa: F401
 from keras_ssl.methods.denoising_autoencoder import DenoisingAutoencoder  # noqa: F401
 from keras_ssl.methods.dino import DINO  # noqa: F401
+from keras_ssl.methods.distillation import Distillation  # noqa: F401
 from keras_ssl.methods.frame_order import FrameOrderPrediction  # noqa: F401
 from keras_ssl.methods.joint_embedding import JointEmbeddingMethod  # noqa: F401
 from keras_ssl.methods.masked_autoencoder import MaskedAutoencoder  # noqa: F401
