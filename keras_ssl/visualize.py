@@ -272,3 +272,97 @@ def plot_paired_comparison(groups, path=None, title=None, ylabel="accuracy",
     fig.tight_layout()
     return _save(fig, path)
 
+
+
+
+def _robustness_rows(results, key, required):
+    """{model: rows} for `key`, each row checked for the `required` keys."""
+    found = {}
+    for model, entry in results.items():
+        if not isinstance(entry, dict) or not set(entry) & {"attack", "corruption"}:
+            raise ValueError(
+                f"`results[{model!r}]` must be a dict with an 'attack' and/or a 'corruption' "
+                f"list of rows, got {entry!r:.120}.")
+        if key not in entry:
+            continue
+        rows = list(entry[key])
+        if not rows:
+            raise ValueError(f"`results[{model!r}][{key!r}]` holds no rows.")
+        for row in rows:
+            missing = [k for k in required if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise ValueError(
+                    f"A row of `results[{model!r}][{key!r}]` lacks "
+                    + ", ".join(repr(k) for k in missing) + f": {row!r:.120}.")
+        found[model] = rows
+    return found
+
+
+def _plot_attacks(ax, attacks, colors):
+    norms = set()
+    for model, rows in attacks.items():
+        clean = [r for r in rows if float(r["epsilon"]) == 0][:1]
+        groups = {}
+        for r in rows:
+            if float(r["epsilon"]) != 0:
+                groups.setdefault((str(r["attack"]), str(r["norm"])), []).append(r)
+        norms.update(norm for _, norm in groups)
+        for i, ((attack, norm), group) in enumerate((groups or {("", ""): []}).items()):
+            points = sorted((float(r["epsilon"]), float(r["accuracy"])) for r in clean + group)
+            ax.plot(*zip(*points), marker="o", markersize=3, color=colors[model],
+                    linestyle=("-", "--", ":", "-.")[i % 4],
+                    label=model if len(groups) <= 1 else f"{model} ({attack} {norm})")
+    ax.set_xlabel("epsilon" + (f" ({norms.pop()})" if len(norms) == 1 else " (0: clean)"))
+    ax.set_ylabel("accuracy")
+    ax.set_title("adversarial attacks", fontsize=9)
+
+
+def _plot_corruptions(ax, corruptions, colors):
+    for model, rows in corruptions.items():
+        by_severity = {}
+        for r in rows:
+            severity = 0 if r["corruption"] == "clean" else int(r["severity"])
+            by_severity.setdefault(severity, []).append(float(r["accuracy"]))
+        points = sorted((s, float(np.mean(v))) for s, v in by_severity.items())
+        ax.plot(*zip(*points), marker="o", markersize=3, color=colors[model], label=model)
+    ax.set_xlabel("severity (0: clean)")
+    ax.set_ylabel("mean accuracy over corruptions")
+    ax.set_xticks(range(6))
+    ax.set_title("common corruptions", fontsize=9)
+
+
+def plot_robustness(results, path=None, title=None):
+    """Accuracy of several models under adversarial attacks and common
+    corruptions, one line a model.
+
+    Left: accuracy against the attack's epsilon (0: clean), one line per
+    attack and norm where a model has several. Right: accuracy averaged
+    over the corruptions at each severity (0: clean), from
+    `keras_ssl.evaluation.corruption_accuracy`'s rows. Only one panel is
+    drawn when the results hold only one of the two kinds.
+
+    Args:
+        results: maps a model name to a dict with an `"attack"` list of
+            rows (`{"attack", "norm", "epsilon", "accuracy"}`, one per
+            epsilon) and/or a `"corruption"` list of rows
+            (`{"corruption", "severity", "accuracy"}`).
+        path: where to save the figure as PNG.
+        title: the figure's title.
+    """
+    if not results:
+        raise ValueError(
+            "`results` is empty: expected {model name: {'attack' / 'corruption': rows}}.")
+    attacks = _robustness_rows(results, "attack", ("attack", "norm", "epsilon", "accuracy"))
+    corruptions = _robustness_rows(results, "corruption", ("corruption", "severity", "accuracy"))
+    panels = [(draw, found) for draw, found in ((_plot_attacks, attacks),
+                                                (_plot_corruptions, corruptions)) if found]
+    colors = {model: plt.cm.tab10(i % 10) for i, model in enumerate(results)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.6), squeeze=False)
+    for ax, (draw, found) in zip(axes[0], panels):
+        draw(ax, found, colors)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)

@@ -52,3 +52,37 @@ def test_retrieval_with_encoder(tmp_path):
     images = np.random.default_rng(0).integers(0, 255, (6, 8, 8, 1)).astype("float32")
     fig = visualize.plot_retrieval(encoder, images[:2], images, k=2, gallery_labels=list(range(6)))
     assert len(fig.axes) == 6
+
+
+def test_plot_robustness(tmp_path):
+    def attack(accuracies, norm="linf"):
+        return [{"attack": "pgd", "norm": norm, "epsilon": e, "steps": 20, "accuracy": a}
+                for e, a in zip((0.0, 0.05, 0.1), accuracies)]
+
+    def corruption(clean, drop):
+        rows = [{"corruption": "clean", "severity": 0, "accuracy": clean}]
+        for name in ("contrast", "pixelate"):
+            rows += [{"corruption": name, "severity": s, "accuracy": clean - drop * s}
+                     for s in (1, 3, 5)]
+        return rows
+
+    results = {"simclr": {"attack": attack([0.9, 0.5, 0.2]), "corruption": corruption(0.9, 0.05)},
+               "random": {"attack": attack([0.6, 0.3, 0.1]) + attack([0.6, 0.5, 0.4], "l2"),
+                          "corruption": corruption(0.6, 0.02)}}
+    fig = visualize.plot_robustness(results, path=tmp_path / "robust.png", title="robustness")
+    assert (tmp_path / "robust.png").stat().st_size > 2000
+    attack_ax, corruption_ax = fig.axes
+    assert [line.get_label() for line in attack_ax.lines] == [
+        "simclr", "random (pgd linf)", "random (pgd l2)"]
+    # Severity 0 is the clean row; each severity the mean over corruptions.
+    np.testing.assert_allclose(corruption_ax.lines[0].get_xydata(),
+                               [[0, 0.9], [1, 0.85], [3, 0.75], [5, 0.65]])
+    only = visualize.plot_robustness({"a": {"corruption": corruption(0.8, 0.1)}})
+    assert len(only.axes) == 1
+    with pytest.raises(ValueError, match="`results` is empty"):
+        visualize.plot_robustness({})
+    with pytest.raises(ValueError, match=r"`results\['a'\]\['attack'\]` lacks 'epsilon'"):
+        visualize.plot_robustness({"a": {"attack": [{"attack": "pgd", "norm": "linf",
+                                                     "accuracy": 0.5}]}})
+    with pytest.raises(ValueError, match=r"`results\['a'\]` must be a dict"):
+        visualize.plot_robustness({"a": [0.5]})

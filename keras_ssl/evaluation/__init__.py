@@ -1,6 +1,10 @@
 """Evaluation of pretrained encoders: linear probe, kNN, fine-tuning, retrieval."""
 
 from keras_ssl.evaluation.collapse_monitor import CollapseMonitor  # noqa: F401
+from keras_ssl.evaluation.corruptions import CORRUPTIONS  # noqa: F401
+from keras_ssl.evaluation.corruptions import corrupt  # noqa: F401
+from keras_ssl.evaluation.corruptions import corruption_accuracy  # noqa: F401
+from keras_ssl.evaluation.corruptions import mean_corruption_accuracy  # noqa: F401
 from keras_ssl.evaluation.fine_tune import fine_tune  # noqa: F401
 from keras_ssl.evaluation.knn_monitor import KNNMonitor  # noqa: F401
 from keras_ssl.evaluation.probes import classification_report  # noqa: F401
