@@ -271,6 +271,33 @@ class FGM(Attack):
         return config
 
 
+ATTACKS = {"fgsm": FGSM, "pgd": PGD, "fgm": FGM}
+
+
+def get(identifier, argument="adversarial"):
+    """An attack from an `Attack`, None, or a dict: `{"name": "pgd",
+    "epsilon": 0.1, "steps": 3, ...}` (names: fgsm, pgd, fgm; the rest are
+    the attack's arguments) or a Keras-serialized attack. Config files
+    (a zoo recipe's `method_kwargs`) name attacks this way. Anything else
+    raises an error naming `argument`."""
+    if identifier is None or isinstance(identifier, Attack):
+        return identifier
+    if isinstance(identifier, dict):
+        if "class_name" in identifier:
+            return keras.saving.deserialize_keras_object(identifier)
+        options = dict(identifier)
+        name = options.pop("name", None)
+        if name not in ATTACKS:
+            raise ValueError(
+                f"`{argument}` names an attack with \"name\" in {sorted(ATTACKS)}, got "
+                f"{name!r}.")
+        return ATTACKS[name](**options)
+    raise TypeError(
+        f"`{argument}` must be an attack from keras_ssl.adversarial (FGSM, PGD, FGM), a dict "
+        f"naming one, or None, got {type(identifier).__name__}."
+    )
+
+
 def check_attack(attack, argument="adversarial"):
     """Return `attack` if it is an `Attack` (or None), else raise naming
     `argument`."""

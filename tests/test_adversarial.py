@@ -237,3 +237,21 @@ def test_adversarial_needs_a_contrastive_method():
         keras_ssl.methods.BYOL(encoder, adversarial=PGD(0.1))
     with pytest.raises(TypeError, match="`adversarial` must be an attack"):
         keras_ssl.methods.SimCLR(encoder, adversarial="pgd")
+
+
+def test_get_builds_attacks_from_config_dicts():
+    from keras_ssl import adversarial
+
+    attack = adversarial.get({"name": "pgd", "epsilon": 0.1, "steps": 3})
+    assert attack.describe() == "PGD-3 linf 0.1"
+    assert adversarial.get(keras.saving.serialize_keras_object(attack)).describe() == (
+        attack.describe())
+    assert adversarial.get(None) is None and adversarial.get(attack) is attack
+    with pytest.raises(ValueError, match="\"name\" in \\['fgm', 'fgsm', 'pgd'\\]"):
+        adversarial.get({"name": "cw", "epsilon": 0.1})
+    with pytest.raises(TypeError, match="`adversarial` must be an attack"):
+        adversarial.get(0.1)
+    # A recipe's method_kwargs name the attack so.
+    encoder = keras_ssl.backbones.ConvNet(input_shape=(16, 16, 1), filters=(8,))
+    model = keras_ssl.methods.SimCLR(encoder, adversarial={"name": "fgsm", "epsilon": 0.05})
+    assert isinstance(model.adversarial, FGSM)

@@ -121,3 +121,94 @@ def robust_accuracy(model, data, attack, epsilons=None, batch_size=256, from_log
             "accuracy": hits / len(x),
         })
     return rows
+
+
+def random_like(encoder):
+    """The same architecture as `encoder`, randomly initialised (keras_ssl
+    backbones are rebuilt from their config; other models cloned)."""
+    from keras_ssl.backbones.backbone import Backbone
+
+    if isinstance(encoder, Backbone):
+        return type(encoder).from_config(encoder.get_config())
+    return keras.models.clone_model(encoder)
+
+
+def compare_robustness(encoders, train_data, test_data, adversarial=None, attack=None,
+                       epsilons=(0.02, 0.05, 0.1), corruptions="all", severities=(1, 3, 5),
+                       fine_tune_options=None, seed=0, verbose="auto"):
+    """Fine-tune each encoder with and without adversarial training, then
+    measure clean, adversarial and corruption accuracy of every classifier.
+
+    Args:
+        encoders: `{name: encoder}` (e.g. a SimCLR encoder, an
+            adversarially pretrained one, and `random_like` of one of them
+            for training from scratch).
+        train_data, test_data: `(x, y)` labelled images ([0, 255]).
+        adversarial: the attack of adversarial fine-tuning; default
+            `PGD(epsilon=0.1, steps=5)`.
+        attack: the evaluation attack; default `PGD(epsilon=0.1, steps=20)`.
+            Its epsilon is the headline budget (`"robust"` in the result).
+        epsilons: more budgets for the accuracy-against-budget curve.
+        corruptions, severities: of `corruption_accuracy`.
+        fine_tune_options: keyword arguments of `fine_tune` (epochs,
+            learning_rate, batch_size, ...), the same for every classifier.
+
+    Returns:
+        `{label: {"encoder", "fine_tuning", "clean", "robust",
+        "mean_corruption", "fine_tune_seconds", "attack": rows,
+        "corruption": rows}}`, one entry per encoder and fine-tuning
+        ("standard" or "adversarial"); `attack` and `corruption` rows are
+        `robust_accuracy`'s and `corruption_accuracy`'s tables, which
+        `keras_ssl.visualize.plot_robustness` draws.
+    """
+    import time
+
+    from keras_ssl.adversarial import PGD
+    from keras_ssl.evaluation.corruptions import corruption_accuracy
+    from keras_ssl.evaluation.corruptions import mean_corruption_accuracy
+    from keras_ssl.evaluation.fine_tune import fine_tune
+
+    if not isinstance(encoders, dict) or not encoders:
+        raise ValueError(f"`encoders` must be a non-empty dict of name: encoder, got {encoders!r}.")
+    adversarial = adversarial if adversarial is not None else PGD(0.1, steps=5)
+    attack = attack if attack is not None else PGD(0.1, steps=20)
+    for name, value in (("adversarial", adversarial), ("attack", attack)):
+        if not isinstance(value, Attack):
+            raise TypeError(f"`{name}` must be an attack from keras_ssl.adversarial, got "
+                            f"{type(value).__name__}.")
+    _check_pair("train_data", train_data)
+    _check_pair("test_data", test_data)
+    budgets = sorted({float(e) for e in epsilons} | {attack.epsilon})
+    options = dict(fine_tune_options or {})
+    results = {}
+    for name, encoder in encoders.items():
+        for mode, training_attack in (("standard", None), ("adversarial", adversarial)):
+            label = f"{name}, {mode} fine-tuning"
+            if verbose:
+                print(f"{label}: fine-tuning", flush=True)
+            start = time.time()
+            model, _ = fine_tune(encoder, train_data, test_data, adversarial=training_attack,
+                                 seed=seed, verbose=0, **options)
+            seconds = time.time() - start
+            attack_rows = robust_accuracy(model, test_data, attack, epsilons=budgets,
+                                          verbose=verbose)
+            corruption_rows = corruption_accuracy(model, test_data, corruptions=corruptions,
+                                                  severities=severities, seed=seed,
+                                                  verbose=verbose)
+            headline = next(r for r in attack_rows if r["epsilon"] == attack.epsilon)
+            results[label] = {
+                "encoder": name,
+                "fine_tuning": mode,
+                "clean": attack_rows[0]["accuracy"],
+                "robust": headline["accuracy"],
+                "mean_corruption": mean_corruption_accuracy(corruption_rows),
+                "fine_tune_seconds": round(seconds, 1),
+                "attack": attack_rows,
+                "corruption": corruption_rows,
+            }
+            if verbose:
+                entry = results[label]
+                print(f"{label}: clean {entry['clean']:.4f}, {attack.describe()} "
+                      f"{entry['robust']:.4f}, corruptions {entry['mean_corruption']:.4f}",
+                      flush=True)
+    return results

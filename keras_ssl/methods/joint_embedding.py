@@ -5,7 +5,7 @@ import threading
 import keras
 import tensorflow as tf
 
-from keras_ssl.adversarial import check_attack
+from keras_ssl import adversarial as adversarial_lib
 from keras_ssl.layers.momentum_teacher import MomentumTeacher
 from keras_ssl.layers.momentum_teacher import check_momentum
 from keras_ssl.layers.momentum_teacher import cosine_momentum
@@ -94,7 +94,7 @@ class JointEmbeddingMethod(SSLMethod):
     def __init__(self, encoder, augmenter=None, synchronized=False, seed=None, adversarial=None,
                  **kwargs):
         super().__init__(encoder, **kwargs)
-        self.adversarial = check_attack(adversarial)
+        self.adversarial = adversarial_lib.get(adversarial)
         if self.adversarial is not None and not self.supports_adversarial:
             raise ValueError(
                 f"`adversarial` is not supported by {type(self).__name__}: adversarial "
@@ -390,6 +390,4 @@ class JointEmbeddingMethod(SSLMethod):
         config = dict(config)
         if config.get("augmenter") is not None:
             config["augmenter"] = keras.saving.deserialize_keras_object(config["augmenter"])
-        if isinstance(config.get("adversarial"), dict):
-            config["adversarial"] = keras.saving.deserialize_keras_object(config["adversarial"])
         return super().from_config(config)
