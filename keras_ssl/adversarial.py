@@ -309,6 +309,94 @@ def check_attack(attack, argument="adversarial"):
     )
 
 
+def token_embeddings(model):
+    """The token-embedding matrix (a variable, vocabulary x width) of a
+    text model: the `embeddings` of its layer named `token_embedding` (a
+    keras-hub backbone's), else of its only `Embedding` layer."""
+    layers = list(model._flatten_layers(include_self=False))
+    named = [layer for layer in layers if layer.name == "token_embedding"]
+    if not named:
+        named = [layer for layer in layers if isinstance(layer, keras.layers.Embedding)]
+    if len(named) != 1 or getattr(named[0], "embeddings", None) is None:
+        raise ValueError(
+            f"Adversarial training on embeddings needs one token-embedding layer in the model "
+            f"(a layer named 'token_embedding' or a single Embedding layer); "
+            f"{model.name!r} has {len(named)}."
+        )
+    return named[0].embeddings
+
+
+def _add_gradients(a, b):
+    if a is None or b is None:
+        return a if b is None else b
+    if isinstance(a, tf.IndexedSlices) or isinstance(b, tf.IndexedSlices):
+        a, b = (g if isinstance(g, tf.IndexedSlices) else tf.IndexedSlices(
+            g, tf.range(tf.shape(g)[0]), tf.shape(g, out_type=tf.int64)) for g in (a, b))
+        return tf.IndexedSlices(tf.concat([a.values, b.values], 0),
+                                tf.concat([a.indices, b.indices], 0), a.dense_shape)
+    return a + b
+
+
+def embedding_adversarial_step(model, data, attack):
+    """One training step of `model` (a compiled Keras model on token ids or
+    strings) with adversarial training on its token embeddings (Miyato et
+    al. 2017, "Adversarial Training Methods for Semi-Supervised Text
+    Classification"; the FGM / PGD-K recipe of text fine-tuning).
+
+    The gradient of the loss moves the embedding row of every token in the
+    batch by at most `attack.epsilon` (L2, each row on its own), in
+    `attack.steps` steps; the update follows the clean loss plus the loss at
+    the perturbed embeddings, and the embeddings are put back. The
+    perturbation is applied to the embedding matrix itself, the one place
+    every keras-hub backbone exposes: on a single device only (under a
+    `tf.distribute` strategy with several replicas the step raises).
+
+    Returns the step's logs, with `adversarial_loss`.
+    """
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        raise ValueError(
+            "Adversarial training on embeddings perturbs the embedding matrix in place, "
+            "which runs on one device only; train without a multi-replica strategy.")
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    embeddings = token_embeddings(model)
+    weights = list(model.trainable_weights)
+    index = next((i for i, w in enumerate(weights) if w is embeddings), None)
+    if index is None:
+        raise ValueError("Adversarial training on embeddings needs trainable token "
+                         "embeddings; the backbone is frozen.")
+    batch = tf.shape(next(t for t in tf.nest.flatten(x) if t is not None))[0]
+
+    def loss_and_gradients(track):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                       training=True)
+            scaled = model.optimizer.scale_loss(loss)
+        if track:
+            model._loss_tracker.update_state(loss, sample_weight=batch)
+        return y_pred, loss, tape.gradient(scaled, weights)
+
+    y_pred, _, gradients = loss_and_gradients(track=True)
+    epsilon = attack.epsilon * attack.scale
+    step = attack.effective_step_size() * attack.scale
+    delta = tf.zeros_like(embeddings)
+    gradient = gradients[index]
+    adversarial_loss, adversarial_gradients = None, None
+    for _ in range(attack.steps):
+        direction = attack._direction(tf.convert_to_tensor(gradient))
+        delta = attack._project(delta + step * direction, epsilon)
+        embeddings.assign_add(delta)
+        _, adversarial_loss, adversarial_gradients = loss_and_gradients(track=False)
+        embeddings.assign_sub(delta)
+        gradient = adversarial_gradients[index]
+    total = [_add_gradients(a, b) for a, b in zip(gradients, adversarial_gradients)]
+    model.optimizer.apply_gradients(zip(total, weights))
+    logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+    logs = dict(logs)
+    logs["adversarial_loss"] = adversarial_loss
+    return logs
+
+
 def restorable_state(model):
     """The floating-point non-trainable variables of `model` (batch-norm
     moving statistics): what an attack run in training mode must put back."""

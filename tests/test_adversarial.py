@@ -255,3 +255,44 @@ def test_get_builds_attacks_from_config_dicts():
     encoder = keras_ssl.backbones.ConvNet(input_shape=(16, 16, 1), filters=(8,))
     model = keras_ssl.methods.SimCLR(encoder, adversarial={"name": "fgsm", "epsilon": 0.05})
     assert isinstance(model.adversarial, FGSM)
+
+
+def _tiny_text_method():
+    texts = ["good film", "bad film", "good plot", "bad plot", "fine acting", "poor acting"] * 4
+    tokenizer = keras_ssl.text.train_wordpiece(texts, vocabulary_size=40)
+    bert = keras_ssl.backbones.BertTiny(tokenizer.vocabulary_size(), max_sequence_length=8,
+                                        hidden_dim=16, intermediate_dim=16)
+    method = keras_ssl.methods.MaskedLanguageModel(bert, tokenizer, sequence_length=8)
+    labels = np.array([1, 0, 1, 0, 1, 0] * 4)
+    return method, np.array(texts), labels
+
+
+def test_text_classifier_trains_against_embedding_attacks():
+    method, texts, labels = _tiny_text_method()
+    clf = keras_ssl.evaluation.text_classifier(method, num_classes=2, learning_rate=1e-12,
+                                               adversarial=FGM(epsilon=1.0))
+    embeddings = keras_ssl.adversarial.token_embeddings(clf)
+    before = embeddings.numpy().copy()
+    history = clf.fit(texts, labels, batch_size=8, epochs=1, verbose=0)
+    # The perturbation is taken off again: with a zero step the embeddings
+    # end where they started.
+    np.testing.assert_allclose(embeddings.numpy(), before, atol=1e-6)
+    logs = history.history
+    assert logs["adversarial_loss"][0] >= logs["loss"][0] - 1e-6
+    # With a real learning rate it trains, and the attack raises the loss.
+    clf = keras_ssl.evaluation.text_classifier(method, num_classes=2, learning_rate=1e-3,
+                                               adversarial=FGM(epsilon=1.0, steps=2))
+    history = clf.fit(texts, labels, batch_size=8, epochs=3, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert np.mean(history.history["adversarial_loss"]) > np.mean(history.history["loss"])
+
+
+def test_text_classifier_refuses_pixel_attacks_and_frozen_backbones():
+    method, _, _ = _tiny_text_method()
+    with pytest.raises(ValueError, match="use keras_ssl.adversarial.FGM"):
+        keras_ssl.evaluation.text_classifier(method, 2, adversarial=PGD(0.1))
+    with pytest.raises(ValueError, match="freeze_backbone"):
+        keras_ssl.evaluation.text_classifier(method, 2, freeze_backbone=True,
+                                             adversarial=FGM(1.0))
+    with pytest.raises(TypeError, match="`adversarial`"):
+        keras_ssl.evaluation.text_classifier(method, 2, adversarial="fgm")

@@ -35,11 +35,24 @@ class TextClassifier(StringInputs, keras.Model):
     `fit`, `evaluate` and `predict` also take Python lists and numpy arrays
     of `str` (fixed-width unicode or object), which Keras's data adapters
     refuse; they are turned into `tf.string` tensors first.
+
+    `adversarial`: an attack on the token embeddings (`keras_ssl.adversarial.FGM`)
+    used by `fit` (see `keras_ssl.adversarial.embedding_adversarial_step`);
+    a training option, not saved with the model.
     """
+
+    adversarial = None
+
+    def train_step(self, data):
+        if self.adversarial is None:
+            return super().train_step(data)
+        from keras_ssl.adversarial import embedding_adversarial_step
+
+        return embedding_adversarial_step(self, data, self.adversarial)
 
 
 def text_classifier(method, num_classes, freeze_backbone=False, learning_rate=None,
-                    dropout=0.1, weight_decay=0.01):
+                    dropout=0.1, weight_decay=0.01, adversarial=None):
     """A compiled classifier on raw strings: texts -> class probabilities.
 
     Builds the functional model `strings -> tokenizer -> packer ([CLS]
@@ -66,6 +79,11 @@ def text_classifier(method, num_classes, freeze_backbone=False, learning_rate=No
             (BERT's range), 1e-3 with a frozen backbone.
         dropout: dropout rate before the classification layer.
         weight_decay: AdamW weight decay.
+        adversarial: adversarial fine-tuning on the token embeddings, e.g.
+            `keras_ssl.adversarial.FGM(epsilon=1.0)` (Miyato et al. 2017):
+            each step adds the loss at embeddings moved along its gradient
+            (each token's row by at most `epsilon`, L2). Needs a trainable
+            backbone; one device.
 
     Returns:
         A compiled `TextClassifier` (a functional `keras.Model`).
@@ -84,6 +102,16 @@ def text_classifier(method, num_classes, freeze_backbone=False, learning_rate=No
     (3, 2)
     """
     _check_method(method)
+    from keras_ssl.adversarial import check_attack
+
+    check_attack(adversarial)
+    if adversarial is not None and adversarial.pixel_range is not None:
+        raise ValueError(
+            "`adversarial` on text attacks token embeddings, which have no pixel range: use "
+            f"keras_ssl.adversarial.FGM (pixel_range=None), got {adversarial!r}.")
+    if adversarial is not None and freeze_backbone:
+        raise ValueError("`adversarial` perturbs the token embeddings of a fine-tuned backbone; "
+                         "it cannot be combined with freeze_backbone=True.")
     if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
             or num_classes < 2:
         raise ValueError(f"`num_classes` must be an integer >= 2, got {num_classes!r}.")
@@ -130,6 +158,7 @@ def text_classifier(method, num_classes, freeze_backbone=False, learning_rate=No
         pooled = masked_mean(outputs["sequence_output"], padding_mask)
     probabilities = classifier(head_dropout(pooled))
     model = TextClassifier(texts, probabilities, name="text_classifier")
+    model.adversarial = adversarial
     model.compile(
         optimizer=keras.optimizers.AdamW(float(learning_rate), weight_decay=weight_decay),
         loss="sparse_categorical_crossentropy",
