@@ -136,3 +136,71 @@ class SoftTargetLoss(keras.losses.Loss):
         config = super().get_config()
         config["temperature"] = self.temperature
         return config
+
+
+def _token_weights(padding_mask, dtype="float32"):
+    return tf.cast(tf.cast(padding_mask, "bool"), dtype)
+
+
+def hidden_state_mse(student, teacher, padding_mask):
+    """TinyBERT's embedding and hidden-state loss (Jiao et al. 2020,
+    "TinyBERT: Distilling BERT for Natural Language Understanding",
+    equations 8 and 9): the mean squared error between token features over
+    the real tokens only, a scalar.
+
+    The mean runs over every (real token, feature) pair of the batch, so
+    each token counts the same whatever the length of its sequence;
+    positions where `padding_mask` is False do not count. The gradient of
+    `teacher` is stopped here.
+
+    Args:
+        student: (N, L, D) student features (mapped to the teacher's size).
+        teacher: (N, L, D) teacher features.
+        padding_mask: (N, L), True (or 1) at the real tokens.
+
+    Example:
+
+    >>> import numpy as np
+    >>> s, t = np.zeros((1, 3, 2), "float32"), np.ones((1, 3, 2), "float32")
+    >>> t[0, 2] = 100.0  # a padded position: ignored
+    >>> float(hidden_state_mse(s, t, [[True, True, False]]))
+    1.0
+    """
+    student = tf.cast(student, "float32")
+    teacher = tf.stop_gradient(tf.cast(teacher, "float32"))
+    weights = _token_weights(padding_mask)
+    squared = tf.reduce_mean(tf.square(student - teacher), axis=-1)
+    return tf.reduce_sum(squared * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
+
+
+def attention_mse(student, teacher, padding_mask):
+    """TinyBERT's attention loss (Jiao et al. 2020, equation 7): the mean
+    squared error between attention maps over the pairs of real tokens, a
+    scalar.
+
+    The mean runs over heads and over the (query, key) pairs whose query
+    and key are both real tokens. TinyBERT (and
+    `keras_ssl.methods.TinyBERTDistillation`) passes the attention logits
+    before the softmax, unmasked: the masked pairs do not count here. The
+    gradient of `teacher` is stopped here.
+
+    Args:
+        student: (N, heads, L, L) student attention logits (or maps).
+        teacher: (N, heads, L, L) teacher attention logits, as many heads.
+        padding_mask: (N, L), True (or 1) at the real tokens.
+
+    Example:
+
+    >>> import numpy as np
+    >>> a = np.full((1, 2, 2, 2), 0.5, "float32")
+    >>> b = a.copy(); b[:, :, 1, :] = 0.0  # the padded query's row: ignored
+    >>> float(attention_mse(a, b, [[True, False]]))
+    0.0
+    """
+    student = tf.cast(student, "float32")
+    teacher = tf.stop_gradient(tf.cast(teacher, "float32"))
+    weights = _token_weights(padding_mask)
+    pairs = weights[:, None, :, None] * weights[:, None, None, :]
+    heads = tf.cast(tf.shape(student)[1], "float32")
+    total = tf.reduce_sum(tf.square(student - teacher) * pairs)
+    return total / tf.maximum(tf.reduce_sum(pairs) * heads, 1.0)

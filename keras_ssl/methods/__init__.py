@@ -22,6 +22,7 @@ from keras_ssl.methods.simsiam import SimSiam  # noqa: F401
 from keras_ssl.methods.ssl_method import PretrainingModel  # noqa: F401
 from keras_ssl.methods.ssl_method import SSLMethod  # noqa: F401
 from keras_ssl.methods.ssl_method import SeriesMethod  # noqa: F401
+from keras_ssl.methods.tinybert_distillation import TinyBERTDistillation  # noqa: F401
 from keras_ssl.methods.vicreg import VICReg  # noqa: F401
 from keras_ssl.methods.video_mae import VideoMAE  # noqa: F401
 from keras_ssl.methods.vq_tokenizer import VQTokenizer  # noqa: F401

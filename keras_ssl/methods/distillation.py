@@ -7,21 +7,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ssl.distribute import assign_variables
-from keras_ssl.distribute import cross_replica_concat
 from keras_ssl.distribute import num_replicas
 from keras_ssl.losses.distillation import FEATURE_LOSSES
 from keras_ssl.losses.distillation import feature_distillation_loss
 from keras_ssl.losses.distillation import seed_loss
 from keras_ssl.losses.distillation import soft_target_loss
 from keras_ssl.losses.negative_cosine import negative_cosine
+from keras_ssl.methods.embedding_queue import add_embedding_queue
+from keras_ssl.methods.embedding_queue import enqueue
 from keras_ssl.methods.joint_embedding import JointEmbeddingMethod
 from keras_ssl.methods.ssl_method import SSLMethod
 from keras_ssl.methods.ssl_method import encoder_feature_dim
 from keras_ssl.utils import check_choice
 from keras_ssl.utils import check_images
 
-MODES = ("feature", "similarity", "logits")
+MODES = ("feature", "similarity", "logits", "tinybert")
 #: the keys of a batch whose teacher outputs were computed ahead of training
 PRECOMPUTED_KEYS = ("images", "teacher_outputs")
 #: the default augmentation: crops covering half to all of the image, flips
@@ -95,6 +95,11 @@ class Distillation(SSLMethod):
       student's features to K logits, and the loss is
       `KL(softmax(teacher / T) || softmax(student / T)) * T^2` with
       `T = temperature`.
+    * `"tinybert"`: for text, a pretrained BERT text method (e.g. a
+      `MaskedLanguageModel`) as the teacher and a smaller
+      `keras_hub.models.BertBackbone` as the student: returns a
+      `keras_ssl.methods.TinyBERTDistillation` (TinyBERT's layer-by-layer
+      distillation), which documents its own arguments.
 
     Augmentation: each image is augmented once, and teacher and student
     see the same view (the teacher's output on that view is the target).
@@ -127,7 +132,7 @@ class Distillation(SSLMethod):
             ("logits"). Frozen by the method.
         student: the `keras.Model` to train, images to (N, d) features,
             with the teacher's input shape.
-        mode: "feature", "similarity" or "logits".
+        mode: "feature", "similarity", "logits" or "tinybert" (text, see above).
         augmenter: "auto" (the default above), None (no augmentation), or a
             Keras layer.
         feature_loss: "cosine" or "mse" (mode "feature").
@@ -186,6 +191,20 @@ class Distillation(SSLMethod):
     make_head = JointEmbeddingMethod.make_head
     set_pending = JointEmbeddingMethod.set_pending
     pop_pending = JointEmbeddingMethod.pop_pending
+
+    def __new__(cls, *args, **kwargs):
+        mode = kwargs.get("mode", args[2] if len(args) > 2 else None)
+        if cls is Distillation and isinstance(mode, str) and mode == "tinybert":
+            # Text distillation has its own class (other inputs, losses
+            # and config).
+            from keras_ssl.methods.tinybert_distillation import TinyBERTDistillation
+
+            if len(args) > 3:
+                raise TypeError(
+                    "With mode=\"tinybert\", pass the arguments after `mode` by keyword.")
+            kwargs.pop("mode", None)
+            return TinyBERTDistillation(*args[:2], **kwargs)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(
         self,
@@ -268,16 +287,7 @@ class Distillation(SSLMethod):
         self.queue = None
         self.queue_pointer = None
         if mode == "similarity":
-            self.queue = self.add_weight(
-                shape=(int(queue_size), teacher_dim),
-                initializer=keras.initializers.RandomNormal(seed=seed),
-                trainable=False,
-                name="queue",
-            )
-            self.queue_pointer = self.add_weight(
-                shape=(), dtype="int32", initializer="zeros", trainable=False,
-                name="queue_pointer",
-            )
+            add_embedding_queue(self, queue_size, teacher_dim, seed=seed)
         metric = "cosine_similarity" if mode == "feature" else "teacher_agreement"
         self.metric_tracker = keras.metrics.Mean(name=metric)
 
@@ -502,15 +512,7 @@ class Distillation(SSLMethod):
         pending = self.pop_pending("teacher_embeddings")
         if self.queue is None or pending is None:
             return
-        # As MoCo's queue: the (normalised) embeddings of the global batch
-        # replace the oldest rows, the same on every replica.
-        keys, _ = cross_replica_concat(tf.math.l2_normalize(pending, axis=-1))
-        count = tf.shape(keys)[0]
-        rows = (self.queue_pointer + tf.range(count)) % self.queue_size
-        queue = tf.tensor_scatter_nd_update(
-            tf.convert_to_tensor(self.queue), rows[:, None], tf.cast(keys, self.queue.dtype))
-        pointer = (self.queue_pointer + count) % self.queue_size
-        assign_variables([self.queue, self.queue_pointer], [queue, pointer])
+        enqueue(self.queue, self.queue_pointer, pending, "Distillation")
 
     def unguarded_state(self):
         state = list(self.teacher.weights)

@@ -3,10 +3,10 @@
 import keras
 import tensorflow as tf
 
-from keras_ssl.distribute import assign_variables
-from keras_ssl.distribute import cross_replica_concat
 from keras_ssl.distribute import num_replicas
 from keras_ssl.losses.info_nce import info_nce
+from keras_ssl.methods.embedding_queue import add_embedding_queue
+from keras_ssl.methods.embedding_queue import enqueue
 from keras_ssl.methods.joint_embedding import JointEmbeddingMethod
 
 
@@ -109,16 +109,7 @@ class MoCo(JointEmbeddingMethod):
                          schedule_steps)
         self.queue = None
         if queue_size:
-            self.queue = self.add_weight(
-                shape=(int(queue_size), int(projection_dim)),
-                initializer=keras.initializers.RandomNormal(seed=seed),
-                trainable=False,
-                name="queue",
-            )
-            self.queue_pointer = self.add_weight(
-                shape=(), dtype="int32", initializer="zeros", trainable=False,
-                name="queue_pointer",
-            )
+            add_embedding_queue(self, queue_size, projection_dim, seed=seed)
         self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
         self.embedding_dim = int(projection_dim)
 
@@ -173,19 +164,7 @@ class MoCo(JointEmbeddingMethod):
         pending = self.pop_pending("keys")
         if self.queue is None or pending is None:
             return
-        keys, _ = cross_replica_concat(tf.math.l2_normalize(tf.cast(pending, "float32"), axis=-1))
-        count = tf.shape(keys)[0]
-        check = tf.debugging.assert_less_equal(
-            count, self.queue_size,
-            message=f"MoCo: a global batch larger than `queue_size` ({self.queue_size}).",
-        )
-        with tf.control_dependencies([check]):
-            rows = (self.queue_pointer + tf.range(count)) % self.queue_size
-        queue = tf.tensor_scatter_nd_update(
-            tf.convert_to_tensor(self.queue), rows[:, None], tf.cast(keys, self.queue.dtype)
-        )
-        pointer = (self.queue_pointer + count) % self.queue_size
-        assign_variables([self.queue, self.queue_pointer], [queue, pointer])
+        enqueue(self.queue, self.queue_pointer, pending, "MoCo")
 
     def unguarded_state(self):
         return super().unguarded_state() + ([self.queue] if self.queue is not None else [])

@@ -230,7 +230,10 @@ def test_logits_mode_round_trip(tmp_path):
 
 def test_bad_arguments_are_refused_in_the_constructor():
     teacher = teacher_encoder()
-    with pytest.raises(ValueError, match="mode.*'feature', 'similarity', 'logits'"):
+    with pytest.raises(ValueError, match="mode.*'feature', 'similarity', 'logits', 'tinybert'"):
+        build("attention")
+    # "tinybert" is the text mode: image encoders are refused, naming the teacher.
+    with pytest.raises(TypeError, match="`teacher` must be a pretrained keras_ssl text method"):
         build("tinybert")
     with pytest.raises(ValueError, match="same model"):
         Distillation(teacher, teacher)
