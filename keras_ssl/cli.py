@@ -180,6 +180,61 @@ def build_parser():
                         "instead of the student's")
 
     p = sub.add_parser(
+        "distill",
+        help="distill a pretrained image encoder (a run or a preset) into a smaller student "
+        "on unlabeled images",
+    )
+    _add_pretrain_arguments(p, epochs_default=10)
+    p.set_defaults(method="distill")
+    p.add_argument("--teacher", required=True,
+                   help="the pretrained encoder to distill: a pretraining run folder or a zoo "
+                   "preset (name or folder)")
+    p.add_argument("--student", default=None,
+                   help="the student's architecture (default resnet18), as --backbone")
+    p.add_argument("--width", type=float, default=None,
+                   help="the student's ResNet width multiplier, e.g. 0.125 (as "
+                   "--width-multiplier)")
+    p.add_argument("--mode", default="feature", choices=["feature", "similarity", "logits"],
+                   help="what the student matches: the teacher's features (cosine), their "
+                   "similarities to a queue of teacher embeddings (SEED), or its logits")
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run")
+
+    p = sub.add_parser(
+        "robust",
+        help="fine-tune encoders with and without adversarial training; accuracy under "
+        "attack and common corruptions, with a plot",
+    )
+    p.add_argument("--run", nargs="+", default=[], metavar="RUN",
+                   help="pretraining run folders whose encoders are compared")
+    p.add_argument("--preset", nargs="+", default=[], metavar="PRESET",
+                   help="zoo presets (names or folders) compared beside the runs")
+    p.add_argument("--no-random", action="store_true",
+                   help="leave out the randomly initialised encoder (training from scratch)")
+    p.add_argument("--dataset", default=None,
+                   help="labelled images (default: the first encoder's dataset)")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--labels", type=_positive_int, default=6000,
+                   help="training labels for fine-tuning, stratified (default 6000)")
+    p.add_argument("--test-size", type=_positive_int, default=1000,
+                   help="test images attacked and corrupted, stratified (default 1000)")
+    p.add_argument("--epochs", type=_positive_int, default=5, help="fine-tuning epochs")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=_positive_int, default=128)
+    p.add_argument("--train-epsilon", type=float, default=0.1,
+                   help="L-inf budget of adversarial fine-tuning, [0, 1] pixel scale")
+    p.add_argument("--train-steps", type=_positive_int, default=3,
+                   help="PGD steps of adversarial fine-tuning")
+    p.add_argument("--epsilon", type=float, default=0.1,
+                   help="L-inf budget of the headline attack")
+    p.add_argument("--steps", type=_positive_int, default=20, help="PGD steps of the attack")
+    p.add_argument("--epsilons", type=float, nargs="+", default=[0.02, 0.05],
+                   help="more budgets for the accuracy-against-budget curve")
+    p.add_argument("--severities", type=int, nargs="+", default=[1, 3, 5])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for robustness.json and robustness.png")
+
+    p = sub.add_parser(
         "demo",
         help="pretrain on the embedded digits data, probe against a random "
         "encoder, export, and plot (a few minutes on 2 CPU cores)",
@@ -403,6 +458,122 @@ def cmd_probe(args):
     return 0
 
 
+def cmd_distill(args):
+    if args.method != "distill":
+        raise ValueError(f"`distill` trains the method distill; got --method {args.method}.")
+    if args.student is not None:
+        if args.backbone is not None:
+            raise ValueError("Pass one of --student and --backbone: both name the student.")
+        args.backbone = args.student
+    if args.width is not None:
+        if args.width_multiplier is not None:
+            raise ValueError("Pass one of --width and --width-multiplier.")
+        args.width_multiplier = args.width
+    result = _pretrain_from_args(args, method_kwargs={"teacher": args.teacher, "mode": args.mode},
+                                 overwrite=args.overwrite)
+    summary, model = result["summary"], result["model"]
+    teacher, student = model.teacher.count_params(), model.encoder.count_params()
+    print(
+        f"Distilled {args.teacher} ({teacher:,} parameters) into a {result['config']['backbone']} "
+        f"student ({student:,} parameters, {teacher / student:.1f}x fewer), mode {args.mode}: "
+        f"{summary['epochs_completed']} epochs in {summary['pretrain_seconds']:.0f} s, final loss "
+        f"{summary['final_loss']:.4f}. Run folder: {args.out} (probe it with keras-ssl probe "
+        f"--run {args.out})"
+    )
+    return 0
+
+
+def _robust_encoders(args):
+    """{name: encoder} of `robust`'s runs and presets, and the dataset."""
+    from keras_ssl import modalities, presets, training
+    from keras_ssl.backbones import Backbone
+
+    if not args.run and not args.preset:
+        raise ValueError("Name the encoders to compare: --run RUN ... and/or --preset PRESET ...")
+    encoders, dataset = {}, None
+    for run in args.run:
+        model, config, modality = training.load_run(run)
+        if modality.name != "image":
+            raise ValueError(f"`--run` {run!r} is a {modality.name} run; robustness is measured "
+                             "for image encoders.")
+        encoders[os.path.basename(os.path.normpath(run))] = modality.encoder(model)
+        dataset = dataset or modality.eval_dataset(config["dataset"])
+    for preset in args.preset:
+        path = presets.resolve(preset)
+        manifest = presets.read_manifest(path)
+        if manifest.get("modality", "image") != "image":
+            raise ValueError(f"`--preset` {preset!r} holds a {manifest['modality']} encoder; "
+                             "robustness is measured for image encoders.")
+        encoders[manifest.get("name") or os.path.basename(os.path.normpath(preset))] = (
+            Backbone.from_preset(preset, verify=False))
+        dataset = dataset or modalities.get("image").eval_dataset(manifest.get("dataset"))
+    if not args.no_random:
+        from keras_ssl.evaluation.robustness import random_like
+
+        import keras
+
+        keras.utils.set_random_seed(args.seed + 1)
+        first = next(iter(encoders.values()))
+        encoders["random init"] = random_like(first)
+    return encoders, args.dataset or dataset
+
+
+def cmd_robust(args):
+    from keras_ssl import adversarial, datasets, evaluation, training, visualize
+    from keras_ssl.evaluation.robustness import robustness_table
+
+    for name in ("train_epsilon", "epsilon"):
+        if not 0 < getattr(args, name) <= 1:
+            raise ValueError(f"`--{name.replace('_', '-')}` must be in (0, 1] (the pixel "
+                             f"scale), got {getattr(args, name)}.")
+    attack_train = adversarial.PGD(args.train_epsilon, steps=args.train_steps)
+    attack = adversarial.PGD(args.epsilon, steps=args.steps)
+    encoders, dataset = _robust_encoders(args)
+    if dataset is None:
+        raise ValueError("--dataset is required: the encoders do not name their dataset.")
+    (x_train, y_train), (x_test, y_test) = datasets.load(dataset, data_dir=args.data_dir)
+    for name, encoder in encoders.items():
+        from keras_ssl import presets
+
+        presets.check_input_shape(encoder, x_train.shape[1:], preset=f"The encoder {name!r}")
+    train = datasets.label_subset(x_train, y_train, num_samples=min(args.labels, len(x_train)),
+                                  seed=args.seed)
+    test = datasets.label_subset(x_test, y_test, num_samples=min(args.test_size, len(x_test)),
+                                 seed=args.seed)
+    print(f"keras-ssl robust: {len(encoders)} encoders on {dataset} ({len(train[0])} training "
+          f"labels, {len(test[0])} test images); adversarial fine-tuning "
+          f"{attack_train.describe()}, attack {attack.describe()}")
+    results = evaluation.compare_robustness(
+        encoders, train, test, adversarial=attack_train, attack=attack, epsilons=args.epsilons,
+        severities=tuple(args.severities), seed=args.seed,
+        fine_tune_options={"epochs": args.epochs, "learning_rate": args.learning_rate,
+                           "batch_size": args.batch_size})
+    os.makedirs(args.out, exist_ok=True)
+    report = {
+        "dataset": dataset,
+        "labels": len(train[0]),
+        "test_images": len(test[0]),
+        "adversarial_fine_tuning": attack_train.get_config(),
+        "attack": attack.get_config(),
+        "fine_tune": {"epochs": args.epochs, "learning_rate": args.learning_rate,
+                      "batch_size": args.batch_size},
+        "command": "keras-ssl " + " ".join(getattr(args, "argv", ["robust"])),
+        "results": results,
+    }
+    training.write_json(os.path.join(args.out, "robustness.json"), report)
+    import matplotlib.pyplot as plt
+
+    plt.close(visualize.plot_robustness(
+        {label: {"attack": r["attack"], "corruption": r["corruption"]}
+         for label, r in results.items()},
+        path=os.path.join(args.out, "robustness.png"),
+        title=f"{dataset}: fine-tuned classifiers under attack and corruption"))
+    print()
+    print(robustness_table(report))
+    print(f"\nWrote {os.path.join(args.out, 'robustness.json')} and robustness.png")
+    return 0
+
+
 def cmd_export(args):
     from keras_ssl import export, training
 
@@ -522,12 +693,15 @@ COMMANDS = {
     "demo": cmd_demo,
     "zoo": cmd_zoo,
     "data": cmd_data,
+    "distill": cmd_distill,
+    "robust": cmd_robust,
 }
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as e:

@@ -109,6 +109,28 @@ def scratch_results(config, zoo_dir=None):
     return {"recipe": name, **training.read_json(path)["pretrained"]}
 
 
+def baseline_results(config, zoo_dir=None):
+    """The published results of the recipe a recipe compares with
+    (`baseline_recipe`): another way to pretrain the same encoder (the
+    same backbone and width), e.g. the student of a distillation recipe
+    pretrained directly for the same time. Raises a clear error when it is
+    missing, not run, or trains another encoder."""
+    name = config["baseline_recipe"]
+    other = load_recipe(name, zoo_dir)
+    differ = [key for key in ("dataset", "backbone") if config.get(key) != other.get(key)]
+    if config.get("options", {}).get("width_multiplier") != other.get("options", {}).get(
+            "width_multiplier"):
+        differ.append("width_multiplier")
+    if differ:
+        raise ValueError(
+            f"`baseline_recipe` {name!r} pretrains another encoder: it differs in {differ}.")
+    path = os.path.join(zoo_dir or default_zoo_dir(), name, "results.json")
+    if not os.path.exists(path):
+        raise ValueError(f"`baseline_recipe` {name!r} has no results yet: run it first "
+                         f"(keras-ssl zoo run {name}).")
+    return {"recipe": name, **training.read_json(path)["pretrained"]}
+
+
 def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True,
                verbose="auto", quick=False):
     """Run recipe `name` end to end: pretrain, evaluate, write the preset.
@@ -130,6 +152,7 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     # A recipe that continues from a preset is compared with its twin from
     # random weights; checked before any training.
     scratch = scratch_results(config, zoo_dir) if config.get("scratch_recipe") else None
+    baseline = baseline_results(config, zoo_dir) if config.get("baseline_recipe") else None
     out_dir = out_dir or os.path.join("runs", "zoo", name)
     os.makedirs(out_dir, exist_ok=True)
     started = time.time()
@@ -155,6 +178,8 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     results.update(modality.evaluate(run, config, quick=quick))
     if scratch:
         results["scratch"] = scratch
+    if baseline:
+        results["baseline"] = baseline
     fig = visualize.plot_history(run_dir, path=os.path.join(run_dir, "loss_curve.png"))
     import matplotlib.pyplot as plt
 
@@ -358,7 +383,8 @@ COMPARISON_PLOT = "joint_embedding.png"
 
 def _joint_embedding_results(zoo_dir):
     """`(name, results)` of the image recipes whose method is a
-    `JointEmbeddingMethod`, best 1%-label linear probe first."""
+    `JointEmbeddingMethod`, trained from random weights on a ResNet-18 of
+    width 0.25 without attacks, best 1%-label linear probe first."""
     from keras_ssl.methods.joint_embedding import JointEmbeddingMethod
     from keras_ssl.modalities import image
 
@@ -370,7 +396,15 @@ def _joint_embedding_results(zoo_dir):
         results = training.read_json(path)
         if modalities.of_results(results).name != "image":
             continue
-        if issubclass(image.method_class(results["method"]), JointEmbeddingMethod):
+        config = load_recipe(name, zoo_dir)
+        # Peers only: the same encoder (ResNet-18 of width 0.25) from random
+        # weights, plain (a narrower student, a continued or an adversarial
+        # run is another comparison, made on its own card).
+        same_setting = (config.get("options", {}).get("width_multiplier") == 0.25
+                        and not config.get("init_preset")
+                        and "adversarial" not in config.get("method_kwargs", {}))
+        if same_setting and issubclass(image.method_class(results["method"]),
+                                       JointEmbeddingMethod):
             rows.append((name, results))
     rows.sort(key=lambda row: -row[1]["pretrained"].get("linear_probe@1%", 0.0))
     return rows

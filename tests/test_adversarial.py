@@ -296,3 +296,14 @@ def test_text_classifier_refuses_pixel_attacks_and_frozen_backbones():
                                              adversarial=FGM(1.0))
     with pytest.raises(TypeError, match="`adversarial`"):
         keras_ssl.evaluation.text_classifier(method, 2, adversarial="fgm")
+
+
+def test_random_like_rebuilds_the_architecture_with_new_weights():
+    from keras_ssl.evaluation.robustness import random_like
+
+    encoder = keras_ssl.backbones.ConvNet(input_shape=(8, 8, 1), filters=(4,))
+    twin = random_like(encoder)
+    assert type(twin) is type(encoder) and twin.count_params() == encoder.count_params()
+    assert twin.get_config() == encoder.get_config()
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(twin.get_weights(), encoder.get_weights()))

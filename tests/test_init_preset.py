@@ -11,6 +11,7 @@ from keras_ssl import presets
 from keras_ssl import training
 from keras_ssl import zoo
 from keras_ssl.files import write_json
+from keras_ssl.modalities.base import starting_point_rows
 
 SENTENCES = [f"message {i}: the {w} sat on the {v} near number {i}"
              for i, (w, v) in enumerate(zip(["cat", "dog", "bird", "fish"] * 12,
@@ -172,6 +173,29 @@ def test_scratch_twin_must_be_the_same_recipe(tmp_path):
                                                           "linear_probe@1%": 0.5}
     with pytest.raises(ValueError, match=r"differs in \['budget_minutes'\]"):
         zoo.scratch_results(zoo.load_recipe("longer", str(zoo_dir)), str(zoo_dir))
+
+
+def test_baseline_recipe_must_train_the_same_encoder(tmp_path):
+    # A distillation recipe names the same student pretrained directly.
+    zoo_dir = tmp_path / "models"
+    small = {"backbone": "resnet18", "options": {"width_multiplier": 0.125}}
+    _recipe(zoo_dir, "direct", **small)
+    _recipe(zoo_dir, "distilled", method="distill", baseline_recipe="direct", **small)
+    _recipe(zoo_dir, "wider", method="distill", baseline_recipe="direct", backbone="resnet18",
+            options={"width_multiplier": 0.25})
+    config = zoo.load_recipe("distilled", str(zoo_dir))
+    with pytest.raises(ValueError, match="has no results yet"):
+        zoo.baseline_results(config, str(zoo_dir))
+    write_json(str(zoo_dir / "direct" / "results.json"),
+               {"pretrained": {"linear_probe@1%": 0.6}})
+    assert zoo.baseline_results(config, str(zoo_dir)) == {"recipe": "direct",
+                                                           "linear_probe@1%": 0.6}
+    with pytest.raises(ValueError, match=r"another encoder: it differs in \['width_multiplier'\]"):
+        zoo.baseline_results(zoo.load_recipe("wider", str(zoo_dir)), str(zoo_dir))
+    rows = starting_point_rows({"baseline": {"recipe": "direct", "linear_probe@1%": 0.6}})
+    assert rows == [("the same encoder pretrained directly ([direct](../direct/))",
+                     {"recipe": "direct", "linear_probe@1%": 0.6})]
+
 
 
 def test_cards_show_the_starting_point_and_the_twin():

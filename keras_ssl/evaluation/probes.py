@@ -217,3 +217,28 @@ def classification_report(y_true, y_pred):
         "accuracy": float(np.mean(y_true == y_pred)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro")),
     }
+
+
+def inference_cost(encoder, images, batch_size=256, repeats=3):
+    """Parameters and inference throughput of an encoder.
+
+    Returns `{"parameters": int, "images_per_second": float}`: the median
+    over `repeats` timed passes over `images` (batches of `batch_size`,
+    one untimed pass first to build and warm the predict function). What
+    deployment cares about when a smaller encoder replaces a larger one.
+    """
+    import time
+
+    if len(images) == 0:
+        raise ValueError("`images` is empty: expected at least one image to time.")
+    if int(repeats) < 1:
+        raise ValueError(f"`repeats` must be >= 1, got {repeats!r}.")
+    x = np.asarray(images, dtype="float32")
+    encoder.predict(x[:batch_size], batch_size=batch_size, verbose=0)
+    rates = []
+    for _ in range(int(repeats)):
+        start = time.perf_counter()
+        encoder.predict(x, batch_size=batch_size, verbose=0)
+        rates.append(len(x) / (time.perf_counter() - start))
+    return {"parameters": int(encoder.count_params()),
+            "images_per_second": float(np.median(rates))}

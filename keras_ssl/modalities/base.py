@@ -270,7 +270,10 @@ def probe_columns(fractions):
 def starting_point_rows(results):
     """Card rows of a run that continued from a preset: the preset as it
     was (`results["init_preset"]`) and the same recipe pretrained from
-    random weights (`results["scratch"]`, another recipe's numbers)."""
+    random weights (`results["scratch"]`, another recipe's numbers); and
+    of a recipe compared with another way to pretrain the same encoder
+    (`results["baseline"]`, e.g. a distilled student against the student
+    pretrained directly)."""
     rows = []
     if results.get("init_preset"):
         rows.append((f"`{results['init_preset']['preset']}` as it was (the starting point)",
@@ -279,6 +282,10 @@ def starting_point_rows(results):
         name = results["scratch"]["recipe"]
         rows.append((f"the same recipe from random weights ([{name}](../{name}/))",
                      results["scratch"]))
+    if results.get("baseline"):
+        name = results["baseline"]["recipe"]
+        rows.append((f"the same encoder pretrained directly ([{name}](../{name}/))",
+                     results["baseline"]))
     return rows
 
 

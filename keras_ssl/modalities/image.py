@@ -59,6 +59,7 @@ def method_class(name):
         "beit": methods.BEiT,
         "simmim": methods.SimMIM,
         "denoising": methods.DenoisingAutoencoder,
+        "distill": methods.Distillation,
     }
     check_choice("method", name, sorted(classes))
     return classes[name]
@@ -124,6 +125,7 @@ class ImageModality(Modality):
         "simmim": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "beit": {"batch_size": 128, "learning_rate": 1.5e-3, "backbone": "vit"},
         "denoising": {"batch_size": 128, "learning_rate": 1e-3, "backbone": "resnet18"},
+        "distill": {"batch_size": 256, "learning_rate": 1e-3, "backbone": "resnet18"},
     }
     # `image_size` and `channels` apply to the user's own images (a folder
     # or TFRecord shards as `dataset`); built-in datasets keep their own.
@@ -237,9 +239,33 @@ class ImageModality(Modality):
     def build_model(self, config, data):
         encoder = self._encoder(config, self._input_shape(data), load_weights=True)
         kwargs = dict(config.get("method_kwargs", {}))
+        if config["method"] == "distill":
+            from keras_ssl import methods
+
+            kwargs.pop("teacher", None)
+            return methods.Distillation(teacher=self.teacher_encoder(config), student=encoder,
+                                        seed=config["seed"], **kwargs)
         if config["method"] == "beit":
             kwargs["tokenizer"] = self._train_tokenizer(config, data, encoder, kwargs)
         return build_method(config["method"], encoder, seed=config["seed"], **kwargs)
+
+    def teacher_encoder(self, config):
+        """The teacher of a `distill` run: `method_kwargs` `teacher`, a
+        finished pretraining run folder (its encoder) or a preset (a zoo
+        name or a preset folder)."""
+        source = config.get("method_kwargs", {}).get("teacher")
+        if not source:
+            raise ValueError(
+                "Method 'distill' needs a teacher: `method_kwargs` {\"teacher\": RUN or PRESET}, "
+                "a pretraining run folder or a zoo preset (keras-ssl distill --teacher ...).")
+        source = os.fspath(source)
+        if os.path.isdir(source) and os.path.exists(os.path.join(source, "model.keras")):
+            from keras_ssl import training
+
+            return training.load_run_encoder(source)
+        from keras_ssl.backbones import Backbone
+
+        return Backbone.from_preset(source, verify=False)
 
     def _train_tokenizer(self, config, data, encoder, kwargs):
         """BEiT's first stage: a `VQTokenizer` fit on the same images.
@@ -362,6 +388,15 @@ class ImageModality(Modality):
                 "preset": run["config"]["init_preset"],
                 **self.probe(evaluation.feature_model(start, layers), labelled, fractions,
                              seed=seed)}
+        if run["config"]["method"] == "distill":
+            # The teacher beside its student: accuracy, size and speed.
+            teacher = run["model"].teacher
+            results["teacher"] = {
+                "source": os.fspath(run["config"]["method_kwargs"]["teacher"]),
+                **self.probe(evaluation.feature_model(teacher, layers), labelled, fractions,
+                             seed=seed),
+                **evaluation.inference_cost(teacher, x_test[:2048])}
+            results["pretrained"].update(evaluation.inference_cost(encoder, x_test[:2048]))
         smallest = min(fractions)
         x_few, y_few = datasets_lib.label_subset(x_train, y_train, fraction=smallest, seed=seed)
         label = fraction_label(smallest)
@@ -452,7 +487,15 @@ class ImageModality(Modality):
              {f"fine_tune@{smallest}":
               results.get("supervised_scratch", {}).get(f"accuracy@{smallest}")}),
         ]
+        if results.get("teacher"):
+            rows.insert(0, (f"teacher (`{results['teacher']['source']}`)", results["teacher"]))
         lines = table_lines(columns, rows)
+        if results.get("teacher"):
+            lines += ["", "| encoder | parameters | images/s at inference |", "|---|---|---|"]
+            for name, values in (("teacher", results["teacher"]),
+                                 ("distilled student", results.get("pretrained", {}))):
+                lines.append(f"| {name} | {values['parameters']:,} "
+                             f"| {values['images_per_second']:,.0f} |")
         if results.get("feature_layers"):
             lines += ["", "Probes and kNN read the encoder at layers "
                       + ", ".join(f"`{name}`" for name in results["feature_layers"])

@@ -173,3 +173,16 @@ def test_errors():
         evaluation.linear_probe(encoder, x, (x, y))
     report = evaluation.classification_report([0, 1, 1, 0], [0, 1, 0, 0])
     assert report["accuracy"] == 0.75 and 0 < report["macro_f1"] < 1
+
+
+def test_inference_cost_counts_parameters_and_times_inference():
+    small = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(4)])
+    images = np.zeros((64, 8, 8, 1), "float32")
+    cost = evaluation.inference_cost(small, images, batch_size=32, repeats=2)
+    assert cost["parameters"] == 8 * 8 * 4 + 4
+    assert cost["images_per_second"] > 0
+    with pytest.raises(ValueError, match="`images` is empty"):
+        evaluation.inference_cost(small, images[:0])
+    with pytest.raises(ValueError, match="`repeats` must be >= 1"):
+        evaluation.inference_cost(small, images, repeats=0)
