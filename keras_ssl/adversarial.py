@@ -4,9 +4,10 @@
 inputs with no pixel range (embeddings). Each attack has one entry point,
 `perturb(loss_fn, x)`: it returns the input, moved within the attack's
 budget so as to increase `loss_fn`, with no gradient flowing back through
-it. It is plain TensorFlow (a `tf.while_loop` around a `GradientTape`), so
-it runs inside a `train_step`, under XLA (`jit_compile=True`) and in the
-replica context of a `tf.distribute` strategy.
+it. It is plain TensorFlow (a `tf.while_loop` around a `GradientTape`,
+unrolled under a multi-replica strategy, where a step may synchronise
+replicas), so it runs inside a `train_step`, under XLA (`jit_compile=True`)
+and in the replica context of a `tf.distribute` strategy.
 
 Budgets (`epsilon`, `step_size`) are on the [0, 1] scale of pixel values,
 as the papers state them, whatever range the model's inputs use: keras_ssl
@@ -148,8 +149,14 @@ class Attack:
             delta = self._project(delta + step * self._direction(gradient), epsilon)
             return i + 1, self._clip_to_range(x, delta)
 
-        _, delta = tf.while_loop(lambda i, _: i < self.steps, body,
-                                 (tf.constant(0), delta), maximum_iterations=self.steps)
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            # Unrolled: a step may synchronise replicas (synchronised batch
+            # norm), which TensorFlow does not allow inside a while loop.
+            for i in range(self.steps):
+                _, delta = body(i, delta)
+        else:
+            _, delta = tf.while_loop(lambda i, _: i < self.steps, body,
+                                     (tf.constant(0), delta), maximum_iterations=self.steps)
         adversarial = tf.stop_gradient(x + delta)
         if saved:
             with tf.control_dependencies([adversarial]):

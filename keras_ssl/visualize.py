@@ -361,8 +361,17 @@ def plot_robustness(results, path=None, title=None):
     for ax, (draw, found) in zip(axes[0], panels):
         draw(ax, found, colors)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+    # One legend under the panels: inside them it would hide the lines.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, fontsize=7, loc="lower center",
+               ncol=min(2, max(1, len(labels))), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    rows = (len(labels) + 1) // 2
+    fig.tight_layout(rect=(0, min(0.45, 0.05 + 0.045 * rows), 1, 1))
     return _save(fig, path)

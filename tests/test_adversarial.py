@@ -307,3 +307,11 @@ def test_random_like_rebuilds_the_architecture_with_new_weights():
     assert twin.get_config() == encoder.get_config()
     assert any(not np.array_equal(a, b)
                for a, b in zip(twin.get_weights(), encoder.get_weights()))
+
+
+def test_robust_accuracy_pads_the_last_batch_without_counting_it(classifier):
+    model, data = classifier
+    attack = PGD(0.02, steps=3, random_start=False)
+    whole = robust_accuracy(model, data, attack, verbose=0)
+    padded = robust_accuracy(model, data, attack, batch_size=48, verbose=0)  # 128 = 48 + 48 + 32
+    assert [r["accuracy"] for r in padded] == pytest.approx([r["accuracy"] for r in whole])

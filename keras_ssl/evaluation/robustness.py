@@ -36,6 +36,19 @@ def check_classifier(model, argument="model"):
     return int(shape[-1])
 
 
+def _padded_batch(x, y, start, batch_size):
+    """Images and labels `start:start + batch_size`; a short last batch is
+    padded (label -1, never counted as correct) so that every batch has one
+    shape and the attack is traced once."""
+    images = np.asarray(x[start:start + batch_size], "float32")
+    labels = np.asarray(y[start:start + batch_size], "int64")
+    missing = batch_size - len(images)
+    if missing and len(x) > batch_size:
+        images = np.concatenate([images, np.zeros((missing,) + images.shape[1:], "float32")])
+        labels = np.concatenate([labels, np.full(missing, -1, "int64")])
+    return tf.convert_to_tensor(images), tf.convert_to_tensor(labels)
+
+
 def robust_accuracy(model, data, attack, epsilons=None, batch_size=256, from_logits=None,
                     verbose="auto"):
     """Accuracy of a classifier on adversarial examples, per attack budget.
@@ -84,10 +97,12 @@ def robust_accuracy(model, data, attack, epsilons=None, batch_size=256, from_log
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 0
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits, reduction=None)
+
     @tf.function
     def correct(images, labels, epsilon, step_size):
         def attacked_loss(inputs):
-            return loss(labels, model(inputs, training=False))
+            real = tf.cast(labels >= 0, "float32")  # padding rows add nothing
+            return loss(tf.maximum(labels, 0), model(inputs, training=False)) * real
 
         adversarial = attack.perturb_within(attacked_loss, images, epsilon, step_size)
         return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(
@@ -104,8 +119,7 @@ def robust_accuracy(model, data, attack, epsilons=None, batch_size=256, from_log
         hits = 0
         progress = keras.utils.Progbar(int(np.ceil(len(x) / batch_size))) if verbose else None
         for start in range(0, len(x), batch_size):
-            images = tf.convert_to_tensor(np.asarray(x[start:start + batch_size], "float32"))
-            labels = tf.convert_to_tensor(np.asarray(y[start:start + batch_size], "int64"))
+            images, labels = _padded_batch(x, y, start, batch_size)
             if epsilon:
                 hits += int(correct(images, labels, tf.constant(epsilon, "float32"),
                                     tf.constant(step_size, "float32")))

@@ -67,6 +67,26 @@ def build(name, gather):
     x = keras.layers.BatchNormalization(synchronized=True)(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     encoder = keras.Model(inputs, x)
+    if name == "Distillation":
+        keras.utils.set_random_seed(1)
+        t_inputs = keras.Input((8, 8, 1))
+        t = keras.layers.Conv2D(6, 3, activation="relu")(keras.layers.Rescaling(1 / 255)(t_inputs))
+        teacher = keras.Model(t_inputs, keras.layers.GlobalAveragePooling2D()(t))
+        keras.utils.set_random_seed(0)
+        model = keras_ssl.methods.Distillation(teacher=teacher, student=encoder, mode="similarity",
+                                               augmenter=None, queue_size=32, synchronized=True)
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        return model
+    if name == "AdversarialSimCLR":
+        # The attack is instance-wise: each replica attacks its own images
+        # against its own part of the batch, so the step differs from one
+        # device's; it must run (under the strategy's replica context).
+        model = keras_ssl.methods.SimCLR(
+            encoder, projection_dim=4, synchronized=True, seed=0,
+            augmenter=keras.layers.Identity(), gather_across_replicas=gather,
+            adversarial=keras_ssl.adversarial.PGD(0.05, steps=2, random_start=False))
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
+        return model
     if name == "CLIP":
         tokenizer = _tokenizer()
         text = keras_ssl.backbones.BertTiny(
@@ -95,7 +115,7 @@ def state(model):
     names = ("queue", "queue_pointer", "center")
     written = [v for v in model.non_trainable_variables if v.name in names]
     if getattr(model, "teacher", None) is not None:
-        written += model.teacher.weights
+        written += model.teacher.weights  # a momentum teacher, or a frozen one
     return [(v.path.split("/", 1)[-1], v.numpy().copy()) for v in written]
 
 
@@ -124,6 +144,8 @@ def main():
     images = rng.integers(0, 256, size=(16, 8, 8, 1)).astype("float32")
     if name == "CLIP":
         batch = (images, tf.constant(CAPTIONS))
+    elif name == "Distillation":
+        batch = (images,)
     else:
         batch = (make_views(name, images),)
     single_loss, single_update, single_state = one_step(build(name, True), batch)

@@ -19,7 +19,8 @@ def run_replica_equality(method):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "method", ["SimCLR", "MoCo", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "DINO", "CLIP"]
+    "method",
+    ["SimCLR", "MoCo", "BYOL", "SimSiam", "BarlowTwins", "VICReg", "DINO", "CLIP", "Distillation"],
 )
 def test_two_replicas_match_one_device(method):
     """Loss, weight updates and written state (teacher, queue, center) of
@@ -39,13 +40,24 @@ def test_two_replicas_match_one_device(method):
     assert result["max_state_diff"] < 1e-4
     if method in ("MoCo", "BYOL", "DINO"):
         assert any("kernel" in name for name in result["state"])  # the teacher was compared
-    if method == "MoCo":
+    if method in ("MoCo", "Distillation"):
         assert "queue" in result["state"]
     if method == "DINO":
         assert "center" in result["state"]
     if "local_statistics_loss" in result:
         # Without gathering, each replica sees only its own 8 images.
         assert abs(result["local_statistics_loss"] - result["single_loss"]) > 1e-3
+
+
+@pytest.mark.slow
+def test_adversarial_simclr_trains_on_two_replicas():
+    """The attack runs in each replica's step (a tf.while_loop around a
+    GradientTape): the step trains and its loss is of the same size as one
+    device's (not equal: each replica attacks against its own images)."""
+    result = run_replica_equality("AdversarialSimCLR")
+    assert result["replicas"] == 2
+    assert result["max_update"] > 1e-3
+    assert result["multi_loss"] == pytest.approx(result["single_loss"], rel=0.2)
 
 
 def _free_port():
