@@ -1,4 +1,5 @@
-"""Evaluation of pretrained encoders: linear probe, kNN, fine-tuning, retrieval."""
+"""Evaluation of pretrained encoders: linear probe, kNN, fine-tuning, retrieval,
+robustness to adversarial attacks and common corruptions."""
 
 from keras_ssl.evaluation.collapse_monitor import CollapseMonitor  # noqa: F401
 from keras_ssl.evaluation.corruptions import CORRUPTIONS  # noqa: F401
