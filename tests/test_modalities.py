@@ -13,7 +13,7 @@ def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
         "simmim", "beit", "denoising", "mlm", "sop", "clm", "simcse", "cpc", "wav2vec2",
-        "videomae", "frame_order", "clip"}
+        "videomae", "frame_order", "clip", "distill"}
     assert modalities.for_method("cpc").name == "series"
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"
