@@ -508,9 +508,9 @@ def _robust_encoders(args):
             Backbone.from_preset(preset, verify=False))
         dataset = dataset or modalities.get("image").eval_dataset(manifest.get("dataset"))
     if not args.no_random:
-        from keras_ssl.evaluation.robustness import random_like
-
         import keras
+
+        from keras_ssl.evaluation.robustness import random_like
 
         keras.utils.set_random_seed(args.seed + 1)
         first = next(iter(encoders.values()))
@@ -519,8 +519,7 @@ def _robust_encoders(args):
 
 
 def cmd_robust(args):
-    from keras_ssl import adversarial, datasets, evaluation, training, visualize
-    from keras_ssl.evaluation.robustness import robustness_table
+    from keras_ssl import adversarial, datasets, evaluation, presets, training, visualize
 
     for name in ("train_epsilon", "epsilon"):
         if not 0 < getattr(args, name) <= 1:
@@ -533,8 +532,6 @@ def cmd_robust(args):
         raise ValueError("--dataset is required: the encoders do not name their dataset.")
     (x_train, y_train), (x_test, y_test) = datasets.load(dataset, data_dir=args.data_dir)
     for name, encoder in encoders.items():
-        from keras_ssl import presets
-
         presets.check_input_shape(encoder, x_train.shape[1:], preset=f"The encoder {name!r}")
     train = datasets.label_subset(x_train, y_train, num_samples=min(args.labels, len(x_train)),
                                   seed=args.seed)
@@ -569,7 +566,7 @@ def cmd_robust(args):
         path=os.path.join(args.out, "robustness.png"),
         title=f"{dataset}: fine-tuned classifiers under attack and corruption"))
     print()
-    print(robustness_table(report))
+    print(evaluation.robustness_table(report))
     print(f"\nWrote {os.path.join(args.out, 'robustness.json')} and robustness.png")
     return 0
 
