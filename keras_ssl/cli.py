@@ -181,8 +181,8 @@ def build_parser():
 
     p = sub.add_parser(
         "distill",
-        help="distill a pretrained image encoder (a run or a preset) into a smaller student "
-        "on unlabeled images",
+        help="distill a pretrained encoder (a run or a preset) into a smaller student on "
+        "unlabeled data: images, or text with --mode tinybert",
     )
     _add_pretrain_arguments(p, epochs_default=10)
     p.set_defaults(method="distill")
@@ -190,13 +190,17 @@ def build_parser():
                    help="the pretrained encoder to distill: a pretraining run folder or a zoo "
                    "preset (name or folder)")
     p.add_argument("--student", default=None,
-                   help="the student's architecture (default resnet18), as --backbone")
+                   help="the student's architecture (default resnet18; bert_tiny for "
+                   "--mode tinybert), as --backbone")
     p.add_argument("--width", type=float, default=None,
                    help="the student's ResNet width multiplier, e.g. 0.125 (as "
                    "--width-multiplier)")
-    p.add_argument("--mode", default="feature", choices=["feature", "similarity", "logits"],
+    p.add_argument("--mode", default="feature",
+                   choices=["feature", "similarity", "logits", "tinybert"],
                    help="what the student matches: the teacher's features (cosine), their "
-                   "similarities to a queue of teacher embeddings (SEED), or its logits")
+                   "similarities to a queue of teacher embeddings (SEED), its logits, or, for "
+                   "a BERT teacher (text), its embeddings, hidden states and attention layer "
+                   "by layer (TinyBERT; the student keeps the teacher's tokenizer)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run")
 
@@ -461,6 +465,12 @@ def cmd_probe(args):
 def cmd_distill(args):
     if args.method != "distill":
         raise ValueError(f"`distill` trains the method distill; got --method {args.method}.")
+    method_kwargs = {"teacher": args.teacher, "mode": args.mode}
+    if args.mode == "tinybert":  # text: the text modality's method
+        if args.width is not None:
+            raise ValueError("`--width` sets a ResNet student's width; --mode tinybert trains "
+                             "a BERT student (--student bert_tiny or bert_small).")
+        args.method, method_kwargs = "tinybert", {"teacher": args.teacher}
     if args.student is not None:
         if args.backbone is not None:
             raise ValueError("Pass one of --student and --backbone: both name the student.")
@@ -469,10 +479,12 @@ def cmd_distill(args):
         if args.width_multiplier is not None:
             raise ValueError("Pass one of --width and --width-multiplier.")
         args.width_multiplier = args.width
-    result = _pretrain_from_args(args, method_kwargs={"teacher": args.teacher, "mode": args.mode},
-                                 overwrite=args.overwrite)
+    result = _pretrain_from_args(args, method_kwargs=method_kwargs, overwrite=args.overwrite)
     summary, model = result["summary"], result["model"]
-    teacher, student = model.teacher.count_params(), model.encoder.count_params()
+    # The text teacher is a method (its backbone counted, not its pretext head).
+    teacher = getattr(model.teacher, "backbone", model.teacher).count_params()
+    student = getattr(model, "encoder", None) or model.backbone
+    student = student.count_params()
     print(
         f"Distilled {args.teacher} ({teacher:,} parameters) into a {result['config']['backbone']} "
         f"student ({student:,} parameters, {teacher / student:.1f}x fewer), mode {args.mode}: "

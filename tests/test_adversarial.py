@@ -231,6 +231,36 @@ def test_adversarial_view_raises_the_loss():
     assert np.abs(attacked.numpy() - views[0].numpy()).max() <= 16 + 1e-3
 
 
+def test_adversarial_moco_attacks_the_query_against_key_and_queue(tmp_path):
+    encoder = keras_ssl.backbones.ConvNet(input_shape=(16, 16, 1), filters=(8, 16))
+    model = keras_ssl.methods.MoCo(encoder, queue_size=32, projection_dim=8, seed=0,
+                                   adversarial=PGD(16 / 255, steps=3))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    images = structured_images(32, 16)
+    before_weights = [w.numpy().copy() for w in model.encoder.trainable_weights]
+    # (The loss rises over the first steps, as the queue's random rows give
+    # way to keys: tests/methods/test_joint_embedding.py checks learning.)
+    history = model.fit(images, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    assert any(not np.allclose(b, w.numpy())
+               for b, w in zip(before_weights, model.encoder.trainable_weights))
+    # The attack raises the query's InfoNCE loss against its key and the
+    # queue, within the budget, and leaves the batch-norm statistics alone.
+    views = model.make_views(tf.constant(images[:16], "float32"))
+    target = model.attack_target(views)
+    stats = [v for v in model.encoder.non_trainable_variables if "moving" in v.path]
+    before_stats = [v.numpy().copy() for v in stats]
+    attacked = model.adversarial_view(views)
+    for value, v in zip(before_stats, stats):
+        np.testing.assert_array_equal(value, v.numpy())
+    before = float(tf.reduce_mean(model.attack_loss(views[0], target)))
+    after = float(tf.reduce_mean(model.attack_loss(attacked, target)))
+    assert after > before
+    assert np.abs(attacked.numpy() - views[0].numpy()).max() <= 16 + 1e-3
+    revived = run_model_saving_test(model, images[:4], tmp_path)
+    assert revived.adversarial.describe() == model.adversarial.describe()
+
+
 def test_adversarial_needs_a_contrastive_method():
     encoder = keras_ssl.backbones.ConvNet(input_shape=(16, 16, 1), filters=(8,))
     with pytest.raises(ValueError, match="`adversarial` is not supported by BYOL"):

@@ -75,10 +75,12 @@ def test_throughput_of_text_methods(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import throughput
 
+    # TinyBERT distillation is left out: its step's cost is its teacher's.
     for name, table in (("text", throughput.TEXT_METHODS),
                         ("image_text", throughput.PAIR_METHODS)):
         assert table == {method: defaults["backbone"]
-                         for method, defaults in modalities.get(name).methods.items()}
+                         for method, defaults in modalities.get(name).methods.items()
+                         if method != "tinybert"}
 
 
 def test_throughput_knows_which_methods_default_to_a_vit():

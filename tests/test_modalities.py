@@ -13,11 +13,12 @@ def test_every_method_has_one_modality():
     assert set(modalities.available_methods()) == {
         "simclr", "moco", "byol", "simsiam", "barlow", "vicreg", "dino", "rotation", "mae",
         "simmim", "beit", "denoising", "mlm", "sop", "clm", "simcse", "cpc", "wav2vec2",
-        "videomae", "frame_order", "clip", "distill"}
+        "videomae", "frame_order", "clip", "distill", "tinybert"}
     assert modalities.for_method("cpc").name == "series"
     assert modalities.for_method("mae").name == "image"
     assert modalities.for_method("dino").name == "image"
     assert modalities.for_method("mlm").name == "text"
+    assert modalities.for_method("tinybert").name == "text"
     assert modalities.for_method("videomae").name == "video"
     assert modalities.for_method("frame_order").name == "video"
     assert modalities.for_method("clip").name == "image_text"

@@ -26,6 +26,11 @@ TINY = {
     "10_clip_emoji.ipynb": {"IMAGE_SIZE": 16, "WIDTH": 0.125, "SEQUENCE_LENGTH": 16,
                             "TEXT_HIDDEN": 16, "TEXT_LAYERS": 1, "EMBEDDING_DIM": 8,
                             "BATCH_SIZE": 64, "EPOCHS": 1},
+    "11_robust_and_small.ipynb": {"LIMIT": 256, "NUM_LABELLED": 100, "NUM_TEST": 60,
+                                  "EPOCHS": 1, "BATCH_SIZE": 128, "FINE_TUNE_EPOCHS": 1,
+                                  "TRAIN_STEPS": 1, "ATTACK_STEPS": 2, "EPSILONS": [0.1],
+                                  "CORRUPTIONS": ["gaussian_noise", "contrast"],
+                                  "SEVERITIES": [1]},
 }
 
 

@@ -226,19 +226,33 @@ def inference_cost(encoder, images, batch_size=256, repeats=3):
     over `repeats` timed passes over `images` (batches of `batch_size`,
     one untimed pass first to build and warm the predict function). What
     deployment cares about when a smaller encoder replaces a larger one.
+
+    `encoder` may also be a keras_ssl text method and `images` its raw
+    texts (strings): then `{"parameters", "texts_per_second"}`, the
+    parameters of the method's transformer (`backbone`; not its pretext
+    heads or a distillation teacher) and texts embedded per second, from
+    strings (tokenized, packed and encoded, as the exported string-in
+    SavedModel serves them).
     """
     import time
 
     if len(images) == 0:
-        raise ValueError("`images` is empty: expected at least one image to time.")
+        raise ValueError("`images` is empty: expected at least one image or text to time.")
     if int(repeats) < 1:
         raise ValueError(f"`repeats` must be >= 1, got {repeats!r}.")
-    x = np.asarray(images, dtype="float32")
+    texts = np.asarray(images).dtype.kind in "USO"
+    if texts:
+        if not hasattr(encoder, "tokenizer"):
+            raise TypeError("`images` are strings: `encoder` must be a keras_ssl text method "
+                            f"(with a tokenizer), got {type(encoder).__name__}.")
+        x, parameters, unit = [str(t) for t in images], encoder.backbone.count_params(), "texts"
+    else:
+        x, parameters = np.asarray(images, dtype="float32"), encoder.count_params()
+        unit = "images"
     encoder.predict(x[:batch_size], batch_size=batch_size, verbose=0)
     rates = []
     for _ in range(int(repeats)):
         start = time.perf_counter()
         encoder.predict(x, batch_size=batch_size, verbose=0)
         rates.append(len(x) / (time.perf_counter() - start))
-    return {"parameters": int(encoder.count_params()),
-            "images_per_second": float(np.median(rates))}
+    return {"parameters": int(parameters), f"{unit}_per_second": float(np.median(rates))}

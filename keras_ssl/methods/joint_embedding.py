@@ -98,7 +98,7 @@ class JointEmbeddingMethod(SSLMethod):
         if self.adversarial is not None and not self.supports_adversarial:
             raise ValueError(
                 f"`adversarial` is not supported by {type(self).__name__}: adversarial "
-                "self-supervision attacks a contrastive loss; use SimCLR.")
+                "self-supervision attacks a contrastive loss; use SimCLR or MoCo.")
         self.synchronized = bool(synchronized)
         if augmenter is None:
             augmenter = self.default_augmenter(encoder, seed)

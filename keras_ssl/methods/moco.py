@@ -35,6 +35,15 @@ class MoCo(JointEmbeddingMethod):
     The loss is symmetrised: each view serves once as query and once as
     key; the keys of the second view are enqueued.
 
+    With `adversarial=` (adversarial momentum contrast, as RoCL and ACL do
+    for SimCLR; Xu et al. 2021, "Adversarial Momentum-Contrastive
+    Pre-training"), each step attacks the first view's query to increase
+    its InfoNCE loss against the second view's key and the queue (the
+    attack runs the query encoder only, the key encoder's keys held
+    fixed), and the attacked view is one more query of that key: the loss
+    is the mean of the two clean terms and the adversarial one. Only the
+    clean keys are enqueued.
+
     Args:
         encoder: a `keras.Model` mapping images to (N, D) features.
         augmenter: view generator; default `SimCLRAugmenter.for_input_shape`.
@@ -54,6 +63,9 @@ class MoCo(JointEmbeddingMethod):
             global batch.
         schedule_steps: length of a cosine momentum ramp in optimizer steps.
         seed: seed of the augmenter and of the queue's initial values.
+        adversarial: an attack from `keras_ssl.adversarial` (e.g.
+            `PGD(epsilon=8 / 255, steps=3)`, budgets on the [0, 1] pixel
+            scale), or None.
 
     Metrics: `loss`, `contrastive_accuracy` (the key ranked first among the
     candidates), `embedding_std`.
@@ -141,6 +153,8 @@ class MoCo(JointEmbeddingMethod):
         p = self.predictor(q, training=training) if self.predictor is not None else q
         return q, p
 
+    supports_adversarial = True
+
     def compute_views_loss(self, views, training):
         view_a, view_b = views[:2]
         z_a, q_a = self._query(view_a, training)
@@ -157,7 +171,25 @@ class MoCo(JointEmbeddingMethod):
         loss_b, acc_b = info_nce(q_b, k_a, queue, self.temperature, self.gather_across_replicas)
         self.accuracy_tracker.update_state((acc_a + acc_b) / 2.0)
         self.set_pending("keys", k_b)
+        if self.adversarial is not None and training:
+            # The attacked first view, last of `views`: one more query of k_b.
+            _, q_adv = self._query(views[-1], training)
+            loss_adv, _ = info_nce(q_adv, k_b, queue, self.temperature,
+                                   self.gather_across_replicas)
+            return tf.reduce_mean(loss_a + loss_b + loss_adv) / 3.0, {}, z_a
         return tf.reduce_mean(loss_a + loss_b) / 2.0, {}, z_a
+
+    def attack_target(self, views):
+        # The second view's keys, as the step computes them.
+        return self.teacher(self.fit_to_encoder(views[1:2])[0], training=True)
+
+    def attack_loss(self, inputs, target):
+        # Per replica (the attack is instance-wise): the in-batch
+        # negatives, or the queue, of this replica's keys.
+        _, query = self._query(self.fit_to_encoder([inputs])[0], True)
+        queue = tf.convert_to_tensor(self.queue) if self.queue is not None else None
+        loss, _ = info_nce(query, target, queue, self.temperature, gather_across_replicas=False)
+        return loss
 
     def after_update(self):
         super().after_update()

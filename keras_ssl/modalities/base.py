@@ -289,6 +289,18 @@ def starting_point_rows(results):
     return rows
 
 
+def teacher_cost_lines(results, unit):
+    """Card lines putting a distillation's teacher (`results["teacher"]`)
+    and its student side by side: parameters and `unit`s ("images",
+    "texts") per second at inference (`evaluation.inference_cost`)."""
+    lines = ["", f"| encoder | parameters | {unit}/s at inference |", "|---|---|---|"]
+    for name, values in (("teacher", results["teacher"]),
+                         ("distilled student", results.get("pretrained", {}))):
+        lines.append(f"| {name} | {values['parameters']:,} "
+                     f"| {values[f'{unit}_per_second']:,.0f} |")
+    return lines
+
+
 def table_lines(columns, rows, first="encoder"):
     """Markdown table lines: `columns` are (key, title) pairs, `rows`
     (name, values dict) pairs."""

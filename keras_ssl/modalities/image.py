@@ -28,6 +28,7 @@ from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import result_cell
 from keras_ssl.modalities.base import starting_point_rows
 from keras_ssl.modalities.base import table_lines
+from keras_ssl.modalities.base import teacher_cost_lines
 from keras_ssl.utils import check_choice
 
 # Small-ViT settings used when a "vit" backbone is built by name.
@@ -491,11 +492,7 @@ class ImageModality(Modality):
             rows.insert(0, (f"teacher (`{results['teacher']['source']}`)", results["teacher"]))
         lines = table_lines(columns, rows)
         if results.get("teacher"):
-            lines += ["", "| encoder | parameters | images/s at inference |", "|---|---|---|"]
-            for name, values in (("teacher", results["teacher"]),
-                                 ("distilled student", results.get("pretrained", {}))):
-                lines.append(f"| {name} | {values['parameters']:,} "
-                             f"| {values['images_per_second']:,.0f} |")
+            lines += teacher_cost_lines(results, "images")
         if results.get("feature_layers"):
             lines += ["", "Probes and kNN read the encoder at layers "
                       + ", ".join(f"`{name}`" for name in results["feature_layers"])

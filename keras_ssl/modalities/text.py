@@ -1,8 +1,11 @@
 """Text: language-model pretraining on a corpus, evaluated on labelled tasks.
 
 Methods: `mlm` (BERT masked-LM), `sop` (masked-LM with ALBERT's
-sentence-order prediction), `clm` (GPT causal LM) and `simcse` (SimCSE's
-dropout views); BERT or ALBERT backbones (ALBERT with a SentencePiece
+sentence-order prediction), `clm` (GPT causal LM), `simcse` (SimCSE's
+dropout views) and `tinybert` (TinyBERT's layer-by-layer distillation of a
+pretrained BERT teacher, `method_kwargs` `teacher`: a zoo preset, a preset
+folder or a run folder, into a smaller BERT student that keeps the
+teacher's tokenizer); BERT or ALBERT backbones (ALBERT with a SentencePiece
 vocabulary by default), GPT for `clm`. The corpus
 (`dataset`) is a text file or folder, a CSV/TSV file's text column
 (`text_column`), None for Shakespeare, or the name of a labelled task,
@@ -33,23 +36,26 @@ from keras_ssl.modalities.base import format_value
 from keras_ssl.modalities.base import fraction_label
 from keras_ssl.modalities.base import register
 from keras_ssl.modalities.base import starting_point_rows
+from keras_ssl.modalities.base import teacher_cost_lines
 from keras_ssl.modalities.base import linear_probes
 from keras_ssl.utils import check_choice
 
 _ENCODERS = ("bert_tiny", "bert_small", "albert_tiny", "albert_small")
 BACKBONES = {"mlm": _ENCODERS, "sop": _ENCODERS, "clm": ("gpt_tiny", "gpt_small"),
-             "simcse": ("bert_tiny", "bert_small")}
+             "simcse": ("bert_tiny", "bert_small"), "tinybert": ("bert_tiny", "bert_small")}
 ARCHITECTURES = {"bert": "BERT", "albert": "ALBERT", "gpt": "GPT", "gpt2": "GPT"}
 TASKS = ("sms_spam", "fortunes")
 # method -> the keras-hub backbone classes a run can continue from (init_preset)
 PRESET_CLASSES = {"mlm": ("BertBackbone", "AlbertBackbone"),
                   "sop": ("BertBackbone", "AlbertBackbone"),
-                  "clm": ("GPT2Backbone",), "simcse": ("BertBackbone",)}
+                  "clm": ("GPT2Backbone",), "simcse": ("BertBackbone",),
+                  "tinybert": ("BertBackbone",)}
 # method -> (short name, its pretext metric in words, the metric's key)
 METHOD_NAMES = {"mlm": ("MLM", "masked-token accuracy", "masked_accuracy"),
                 "sop": ("MLM + SOP", "masked-token accuracy", "masked_accuracy"),
                 "clm": ("causal-LM", "next-token accuracy", "next_token_accuracy"),
-                "simcse": ("SimCSE", "contrastive accuracy", "contrastive_accuracy")}
+                "simcse": ("SimCSE", "contrastive accuracy", "contrastive_accuracy"),
+                "tinybert": ("TinyBERT", "hidden-state loss", "hidden_loss")}
 
 
 def method_class(method):
@@ -59,7 +65,10 @@ def method_class(method):
     return {"mlm": (methods.MaskedLanguageModel, {}),
             "sop": (methods.MaskedLanguageModel, {"sentence_task": "sop"}),
             "clm": (methods.CausalLanguageModel, {}),
-            "simcse": (methods.SimCSE, {})}[method]
+            "simcse": (methods.SimCSE, {}),
+            # A distilled student on its own (probes, presets) is a BERT
+            # like any other; `build_method` builds the distillation.
+            "tinybert": (methods.MaskedLanguageModel, {})}[method]
 
 
 def architecture(backbone):
@@ -120,11 +129,17 @@ class TextModality(Modality):
                "clm": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "gpt_tiny",
                        "epochs": 3},
                "simcse": {"batch_size": 64, "learning_rate": 3e-4, "backbone": "bert_tiny",
-                          "epochs": 3}}
+                          "epochs": 3},
+               "tinybert": {"batch_size": 64, "learning_rate": 5e-4, "backbone": "bert_tiny",
+                            "epochs": 3}}
     options = {"min_length": 20, "vocabulary_size": 8000, "vocabulary_texts": None,
                "sequence_length": 64, "held_out_fraction": 0.02, "task": None,
                "text_column": None, "tokenizer": None}
     precisions = ("float32",)
+    # `adversarial`: an attack (e.g. {"name": "fgm", "epsilon": 1.0}) the
+    # pretrained encoder is also fine-tuned with, beside plain fine-tuning.
+    evaluation_settings = ("label_fractions", "batch_size", "min_steps", "min_epochs",
+                           "learning_rate", "adversarial")
     weight_decay = 0.01
     export_dirname = "text_encoder"
     quick = {"epochs": 1, "limit": 512}
@@ -134,6 +149,13 @@ class TextModality(Modality):
 
     def default_dataset(self):
         return None  # keras_ssl.datasets.read_texts' default: Shakespeare
+
+    def check_evaluation(self, evaluation_config):
+        super().check_evaluation(evaluation_config)
+        if evaluation_config.get("adversarial"):
+            from keras_ssl import adversarial
+
+            adversarial.get(evaluation_config["adversarial"], argument="evaluation.adversarial")
 
     def configure(self, config):
         config = super().configure(config)
@@ -148,14 +170,26 @@ class TextModality(Modality):
         if options["task"] is None:
             options["task"] = config["dataset"] if config["dataset"] in TASKS else "sms_spam"
         check_choice("task", options["task"], TASKS)
-        if options["tokenizer"] is None and config.get("init_preset"):
+        if config["method"] == "tinybert":
+            if not config.get("method_kwargs", {}).get("teacher"):
+                raise ValueError(
+                    "Method 'tinybert' needs a teacher: `method_kwargs` {\"teacher\": RUN or "
+                    "PRESET}, a text pretraining run folder or a zoo preset of a BERT "
+                    "(keras-ssl distill --mode tinybert --teacher ...).")
+            if config.get("init_preset"):
+                raise ValueError("`init_preset` cannot be set with method 'tinybert': the "
+                                 "student starts from random weights and learns from `teacher`.")
+            # The student reads the teacher's tokens.
+            options["tokenizer"] = "teacher"
+            options["vocabulary_size"] = options["vocabulary_texts"] = None
+        elif options["tokenizer"] is None and config.get("init_preset"):
             options["tokenizer"] = "preset"  # the preset's own, loaded with it
             options["vocabulary_size"] = options["vocabulary_texts"] = None
         elif options["tokenizer"] is None:
             # ALBERT's own recipe: a SentencePiece vocabulary.
             albert = config["backbone"].startswith("albert")
             options["tokenizer"] = "sentencepiece" if albert else "wordpiece"
-        if not config.get("init_preset"):
+        if not config.get("init_preset") and config["method"] != "tinybert":
             check_choice("tokenizer", options["tokenizer"], ("wordpiece", "sentencepiece"))
         return config
 
@@ -217,7 +251,11 @@ class TextModality(Modality):
                 f"The corpus has {len(train)} training texts, fewer than `batch_size` "
                 f"({config['batch_size']})."
             )
-        if config.get("init_preset"):
+        teacher = None
+        if config["method"] == "tinybert":
+            teacher = self.teacher_method(config)
+            tokenizer = teacher.tokenizer
+        elif config.get("init_preset"):
             from keras_ssl import presets
 
             tokenizer = presets.load_tokenizer(config["init_preset"], verify=False)
@@ -229,12 +267,34 @@ class TextModality(Modality):
                 max_texts=options["vocabulary_texts"],
             )
         return {"train": train, "held_out": held_out, "num_train": len(train),
-                "tokenizer": tokenizer}
+                "tokenizer": tokenizer, "teacher": teacher}
 
-    def build_method(self, config, tokenizer, load_weights=False):
+    def teacher_method(self, config):
+        """The frozen teacher of a `tinybert` run: `method_kwargs` `teacher`,
+        a finished text pretraining run folder (its method) or a preset (a
+        zoo name or a preset folder) of a BERT, with its tokenizer."""
+        from keras_ssl import presets, training
+
+        source = os.fspath(config["method_kwargs"]["teacher"])
+        if os.path.isdir(source) and os.path.exists(os.path.join(source, "model.keras")):
+            model, _, modality = training.load_run(source)
+            if modality.name != self.name:
+                raise ValueError(f"`teacher` {source!r} is a {modality.name} run; method "
+                                 "'tinybert' distills a text encoder (a BERT).")
+            return model
+        path = presets.resolve(source)
+        manifest = presets.read_manifest(path)
+        if manifest.get("modality", "image") != self.name:
+            raise ValueError(f"`teacher` {source!r} holds a {manifest.get('modality', 'image')} "
+                             "encoder; method 'tinybert' distills a text encoder (a BERT).")
+        return self.probe_model_from_preset(path, manifest)
+
+    def build_method(self, config, tokenizer, load_weights=False, teacher=None):
         """The text method of a run config, on a fresh backbone for
         `tokenizer`, or on the backbone of the run's `init_preset` (its
-        weights with `load_weights=True`)."""
+        weights with `load_weights=True`). For `tinybert`, the distillation
+        of `teacher` into the fresh student; without a teacher, the bare
+        student (a baseline)."""
         from keras_ssl import backbones
 
         builder = {"bert_tiny": backbones.BertTiny, "bert_small": backbones.BertSmall,
@@ -249,10 +309,19 @@ class TextModality(Modality):
                                                    **config.get("backbone_kwargs", {}))
         cls, fixed = method_class(config["method"])
         kwargs = {**fixed, **config.get("method_kwargs", {})}
+        if config["method"] == "tinybert":
+            from keras_ssl import methods
+
+            kwargs.pop("teacher")
+            if teacher is None:
+                return cls(backbone, tokenizer, sequence_length=length)
+            return methods.Distillation(teacher=teacher, student=backbone, mode="tinybert",
+                                        sequence_length=length, **kwargs)
         return cls(backbone, tokenizer, sequence_length=length, **kwargs)
 
     def build_model(self, config, data):
-        return self.build_method(config, data["tokenizer"], load_weights=True)
+        return self.build_method(config, data["tokenizer"], load_weights=True,
+                                 teacher=data.get("teacher"))
 
     def train_dataset(self, config, data):
         return (tf.data.Dataset.from_tensor_slices(data["train"])
@@ -327,7 +396,7 @@ class TextModality(Modality):
 
         backbone = Backbone.from_preset(path, verify=False)
         tokenizer = presets.load_tokenizer(path, verify=False)
-        cls, fixed = method_class(manifest.get("method") or "mlm")
+        cls, fixed = method_class(manifest.get("method") or "mlm")  # tinybert: a BERT
         return cls(backbone, tokenizer, sequence_length=manifest["sequence_length"], **fixed)
 
     def load_eval_data(self, dataset, data_dir=None, seed=0):
@@ -375,6 +444,19 @@ class TextModality(Modality):
             models["init_preset"] = self.build_method(run["config"], run["data"]["tokenizer"],
                                                       load_weights=True)
             results["init_preset"] = {"preset": run["config"]["init_preset"]}
+        teacher = run["data"].get("teacher")
+        if teacher is not None:  # the teacher beside its student: accuracy, size, speed
+            models["teacher"] = teacher
+            results["teacher"] = {"source": os.fspath(run["config"]["method_kwargs"]["teacher"]),
+                                  **evaluation.inference_cost(teacher, x_test[:2048])}
+            results["pretrained"].update(evaluation.inference_cost(run["model"], x_test[:2048]))
+        attack = eval_cfg.get("adversarial")
+        if attack:  # the pretrained encoder also fine-tuned adversarially
+            from keras_ssl import adversarial
+
+            attack = adversarial.get(attack)
+            results["adversarial_fine_tune"] = {
+                "attack": {"name": type(attack).__name__.lower(), **attack.get_config()}}
         for name, model in models.items():
             results[name].update(self.probe(model, labelled, fractions, seed=seed))
         # A quick run fine-tunes at the smallest fraction only: each
@@ -386,11 +468,17 @@ class TextModality(Modality):
             epochs = max(min_epochs, math.ceil(min_steps * batch_size / len(xs)))
             if quick:
                 epochs = 1
-            for name, model in models.items():
+            # The teacher is probed here, beside its student; its own card
+            # has its fine-tuning (a larger BERT fine-tunes for much longer).
+            runs = [(name, model, None) for name, model in models.items() if name != "teacher"]
+            if attack:
+                runs.append(("adversarial_fine_tune", run["model"], attack))
+            for name, model, adversary in runs:
                 keras.utils.set_random_seed(seed + 7)
                 clf = evaluation.text_classifier(
                     model, num_classes=num_classes,
-                    learning_rate=float(eval_cfg.get("learning_rate", 2e-4)))
+                    learning_rate=float(eval_cfg.get("learning_rate", 2e-4)),
+                    adversarial=adversary)
                 clf.fit(xs, ys, epochs=epochs, batch_size=batch_size, verbose=0)
                 predictions = np.argmax(clf.predict(x_test, batch_size=256, verbose=0), axis=-1)
                 report = evaluation.classification_report(y_test, predictions)
@@ -445,6 +533,13 @@ class TextModality(Modality):
                 (f"randomly initialised {arch} (same architecture)",
                  results.get("random_init", {})),
                 *starting_point_rows(results)]
+        if results.get("adversarial_fine_tune"):
+            attack = results["adversarial_fine_tune"]["attack"]
+            rows.insert(1, (f"{short}-pretrained {arch}, fine-tuned with "
+                            f"{attack['name'].upper()} (epsilon {attack['epsilon']:g})",
+                            results["adversarial_fine_tune"]))
+        if results.get("teacher"):
+            rows.insert(0, (f"teacher (`{results['teacher']['source']}`)", results["teacher"]))
         for row, values in rows:
             cells = [format_value(values.get(f"linear_probe@{fraction_label(f)}"))
                      for f in fractions]
@@ -452,6 +547,8 @@ class TextModality(Modality):
                 for name in ("accuracy", "macro_f1"):
                     cells.append(format_value(values.get(f"{name}@{fraction_label(f)}")))
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        if results.get("teacher"):
+            lines += teacher_cost_lines(results, "texts")
         pre = results["pretrain"]
         lines += [
             "",
