@@ -271,8 +271,11 @@ def render_card(name, zoo_dir=None):
         "",
         CARD_END,
     ])
-    with open(card_path) as f:
-        text = f.read()
+    if os.path.exists(card_path):
+        with open(card_path) as f:
+            text = f.read()
+    else:  # a new recipe's first run: a card to write the prose into
+        text = f"# {name}\n\nConfiguration: [`config.json`](config.json).\n"
     if CARD_BEGIN in text and CARD_END in text:
         head = text.split(CARD_BEGIN)[0]
         tail = text.split(CARD_END, 1)[1]

@@ -76,6 +76,19 @@ def test_card_numbers_come_from_results_json(name):
     assert results["command"] in card
 
 
+def test_a_recipe_without_a_card_gets_one_from_its_results(tmp_path):
+    # A new recipe's first run writes its card instead of failing after it.
+    name = "simclr_resnet18_fashion_mnist"
+    os.makedirs(tmp_path / name)
+    for filename in ("config.json", "results.json"):
+        with open(os.path.join(zoo.default_zoo_dir(), name, filename)) as f:
+            (tmp_path / name / filename).write_text(f.read())
+    text = zoo.render_card(name, str(tmp_path))
+    assert text.startswith(f"# {name}\n") and zoo.CARD_BEGIN in text and zoo.CARD_END in text
+    assert (tmp_path / name / "README.md").read_text() == text
+    assert zoo.render_card(name, str(tmp_path)) == text
+
+
 def test_recipe_evaluation_settings_are_checked_before_pretraining(tmp_path):
     for name in RECIPES:
         config = zoo.load_recipe(name)
