@@ -200,9 +200,14 @@ def test_shipped_presets_are_small():
     # Presets ship inside the repository (there is no weights hub to fetch
     # from), so every clone carries them: each zoo entry stays a tiny model
     # and the whole zoo stays a small download.
+    # A distillation teacher (named as `teacher` by another recipe) is the
+    # larger model by design and may take up to 16 MB.
+    teachers = {zoo.load_recipe(name).get("method_kwargs", {}).get("teacher")
+                for name in zoo.list_recipes()}
     sizes = {info["name"]: presets.folder_size(info["path"]) for info in presets.available()}
-    too_big = {name: f"{size / 2**20:.1f} MB" for name, size in sizes.items() if size > 8 * 2**20}
-    assert not too_big, f"presets over 8 MB: {too_big}"
+    too_big = {name: f"{size / 2**20:.1f} MB" for name, size in sizes.items()
+               if size > (16 if name in teachers else 8) * 2**20}
+    assert not too_big, f"presets over 8 MB (16 MB for a teacher): {too_big}"
     total = sum(sizes.values())
     assert total < 100 * 2**20, f"shipped presets take {total / 2**20:.1f} MB"
 
