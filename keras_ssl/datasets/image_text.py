@@ -732,7 +732,7 @@ def _read_caption_csv(path):
 def _load_csv(path, image_size, language):
     import tensorflow as tf
 
-    from keras_ssl.datasets.folders import _readable, _size_pair, image_conformer
+    from keras_ssl.datasets.folders import _readable, _size_pair, image_decoder
 
     if os.path.isdir(path):
         folder, path = path, os.path.join(path, CAPTIONS_FILE)
@@ -745,10 +745,9 @@ def _load_csv(path, image_size, language):
         rows = dict(zip(files, numbers))
         shown = ", ".join(f"{os.path.basename(f)} (row {rows[f]})" for f in bad[:5])
         raise ValueError(f"{len(bad)} image file(s) named in {path!r} are unreadable: {shown}.")
-    conform = image_conformer(_size_pair(image_size), 3)
+    decode = image_decoder(_size_pair(image_size), 3)
     dataset = tf.data.Dataset.from_tensor_slices(files).map(
-        lambda f: conform(tf.io.decode_image(tf.io.read_file(f), expand_animations=False)),
-        num_parallel_calls=tf.data.AUTOTUNE)
+        lambda f: decode(tf.io.read_file(f)), num_parallel_calls=tf.data.AUTOTUNE)
     images = np.stack(list(dataset.as_numpy_iterator()))
     return ImageTextPairs(images, np.array(captions, dtype=str), files=np.array(files, dtype=str),
                           language=language, source=path)

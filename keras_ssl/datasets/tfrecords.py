@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ssl import files as files_lib
-from keras_ssl.datasets.folders import _size_pair, from_directory, image_conformer
+from keras_ssl.datasets.folders import _size_pair, from_directory, image_decoder
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -281,14 +281,14 @@ def from_tfrecords(pattern, image_size=None, channels=None, crop="center", label
         stored = tuple(int(d) for d in first.shape)
     height, width = _size_pair(image_size) if image_size is not None else stored[:2]
     channels = channels or (1 if stored[-1] == 1 else 3)
-    conform = image_conformer((height, width), channels, crop)
+    decode = image_decoder((height, width), channels, crop)
     spec = {"image": tf.io.FixedLenFeature([], tf.string)}
     if labels:
         spec["label"] = tf.io.FixedLenFeature([], tf.int64)
 
     def parse(record):
         parsed = tf.io.parse_single_example(record, spec)
-        image = conform(tf.io.decode_image(parsed["image"], expand_animations=False))
+        image = decode(parsed["image"])
         return (image, parsed["label"]) if labels else image
 
     dataset = tf.data.Dataset.from_tensor_slices(shards)

@@ -96,3 +96,31 @@ def test_folder_errors(photos, tmp_path):
     (tmp_path / "bad" / "x.png").write_bytes(b"junk")
     with pytest.raises(ValueError, match="None of the 1 image files"):
         datasets.from_directory(tmp_path / "bad", verbose=False)
+
+
+def test_decoder_scales_large_jpegs_and_passes_ready_images_through(tmp_path):
+    import tensorflow as tf
+
+    from keras_ssl.datasets.folders import image_decoder
+
+    rng = np.random.default_rng(0)
+    # A smooth 200x160 photo: decoded at 1/4 scale for a 40x32 target
+    # (the largest reduction leaving both sides at least the target),
+    # it matches the full decode resized, up to JPEG's rounding.
+    yy, xx = np.mgrid[0:200, 0:160]
+    photo = np.stack([yy * 255 // 200, xx * 255 // 160, (yy + xx) * 255 // 360], -1)
+    Image.fromarray(photo.astype("uint8")).save(tmp_path / "big.jpg", quality=95)
+    contents = tf.io.read_file(str(tmp_path / "big.jpg"))
+    scaled = image_decoder((40, 32), 3)(contents).numpy()
+    full = tf.image.resize(tf.cast(tf.io.decode_jpeg(contents), "float32"), (40, 32)).numpy()
+    assert scaled.shape == (40, 32, 3) and scaled.dtype == np.uint8
+    assert np.abs(scaled.astype("float32") - full).mean() < 3.0
+    # An image already at the target size and channels comes back as decoded.
+    small = rng.integers(0, 256, (24, 20, 3), dtype="uint8")
+    Image.fromarray(small).save(tmp_path / "small.png")
+    contents = tf.io.read_file(str(tmp_path / "small.png"))
+    np.testing.assert_array_equal(image_decoder((24, 20), 3)(contents).numpy(), small)
+    # Gray to color and a GIF (decode_image's path) still conform.
+    Image.fromarray(small[..., 0]).save(tmp_path / "gray.gif")
+    gif = image_decoder((12, 10), 3)(tf.io.read_file(str(tmp_path / "gray.gif"))).numpy()
+    assert gif.shape == (12, 10, 3) and np.array_equal(gif[..., 0], gif[..., 2])
