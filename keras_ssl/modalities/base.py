@@ -188,6 +188,36 @@ class Modality:
 
         return Backbone.from_preset(path, verify=False)
 
+    def distillation_teacher(self, config):
+        """The frozen teacher a distillation run names in `method_kwargs`
+        `teacher`: a finished pretraining run folder of this modality (what
+        its probes read, `probe_model`) or a preset of it (a zoo name or a
+        preset folder, `probe_model_from_preset`)."""
+        import os
+
+        from keras_ssl import presets, training
+
+        method = config["method"]
+        source = config.get("method_kwargs", {}).get("teacher")
+        if not source:
+            raise ValueError(
+                f"Method {method!r} needs a teacher: `method_kwargs` {{\"teacher\": RUN or "
+                "PRESET}, a pretraining run folder or a zoo preset (keras-ssl distill "
+                "--teacher ...).")
+        source = os.fspath(source)
+        run = os.path.isdir(source) and os.path.exists(os.path.join(source, "model.keras"))
+        if run:
+            model, _, modality = training.load_run(source)
+            kind = modality.name
+        else:
+            path = presets.resolve(source)
+            manifest = presets.read_manifest(path)
+            kind = manifest.get("modality", "image")
+        if kind != self.name:
+            raise ValueError(f"`teacher` {source!r} holds a {kind} encoder; method {method!r} "
+                             f"distills a {self.name} encoder.")
+        return self.probe_model(model) if run else self.probe_model_from_preset(path, manifest)
+
     def check_compatible(self, probe_model, data, what):
         """Raise a clear error when `probe_model` cannot take `data`."""
 

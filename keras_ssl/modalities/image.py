@@ -244,29 +244,11 @@ class ImageModality(Modality):
             from keras_ssl import methods
 
             kwargs.pop("teacher", None)
-            return methods.Distillation(teacher=self.teacher_encoder(config), student=encoder,
+            return methods.Distillation(teacher=self.distillation_teacher(config), student=encoder,
                                         seed=config["seed"], **kwargs)
         if config["method"] == "beit":
             kwargs["tokenizer"] = self._train_tokenizer(config, data, encoder, kwargs)
         return build_method(config["method"], encoder, seed=config["seed"], **kwargs)
-
-    def teacher_encoder(self, config):
-        """The teacher of a `distill` run: `method_kwargs` `teacher`, a
-        finished pretraining run folder (its encoder) or a preset (a zoo
-        name or a preset folder)."""
-        source = config.get("method_kwargs", {}).get("teacher")
-        if not source:
-            raise ValueError(
-                "Method 'distill' needs a teacher: `method_kwargs` {\"teacher\": RUN or PRESET}, "
-                "a pretraining run folder or a zoo preset (keras-ssl distill --teacher ...).")
-        source = os.fspath(source)
-        if os.path.isdir(source) and os.path.exists(os.path.join(source, "model.keras")):
-            from keras_ssl import training
-
-            return training.load_run_encoder(source)
-        from keras_ssl.backbones import Backbone
-
-        return Backbone.from_preset(source, verify=False)
 
     def _train_tokenizer(self, config, data, encoder, kwargs):
         """BEiT's first stage: a `VQTokenizer` fit on the same images.

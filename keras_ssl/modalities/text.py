@@ -253,7 +253,7 @@ class TextModality(Modality):
             )
         teacher = None
         if config["method"] == "tinybert":
-            teacher = self.teacher_method(config)
+            teacher = self.distillation_teacher(config)
             tokenizer = teacher.tokenizer
         elif config.get("init_preset"):
             from keras_ssl import presets
@@ -268,26 +268,6 @@ class TextModality(Modality):
             )
         return {"train": train, "held_out": held_out, "num_train": len(train),
                 "tokenizer": tokenizer, "teacher": teacher}
-
-    def teacher_method(self, config):
-        """The frozen teacher of a `tinybert` run: `method_kwargs` `teacher`,
-        a finished text pretraining run folder (its method) or a preset (a
-        zoo name or a preset folder) of a BERT, with its tokenizer."""
-        from keras_ssl import presets, training
-
-        source = os.fspath(config["method_kwargs"]["teacher"])
-        if os.path.isdir(source) and os.path.exists(os.path.join(source, "model.keras")):
-            model, _, modality = training.load_run(source)
-            if modality.name != self.name:
-                raise ValueError(f"`teacher` {source!r} is a {modality.name} run; method "
-                                 "'tinybert' distills a text encoder (a BERT).")
-            return model
-        path = presets.resolve(source)
-        manifest = presets.read_manifest(path)
-        if manifest.get("modality", "image") != self.name:
-            raise ValueError(f"`teacher` {source!r} holds a {manifest.get('modality', 'image')} "
-                             "encoder; method 'tinybert' distills a text encoder (a BERT).")
-        return self.probe_model_from_preset(path, manifest)
 
     def build_method(self, config, tokenizer, load_weights=False, teacher=None):
         """The text method of a run config, on a fresh backbone for
