@@ -11,10 +11,13 @@ fresh Python process:
 * `train`: SimCLR's train-step rate (images per second, `timing.py`) fed
   from memory (the arrays through `datasets.make_dataset`, the library's
   in-memory path), from the folder and from the shards, and each one's
-  ratio to the in-memory rate, in `--rounds` rounds that interleave the
-  three sources (this shared machine's speed drifts by more than the
-  difference measured). The pipeline shares the CPU cores with the train
-  step, so the ratio is what streaming costs in practice;
+  ratio to the in-memory rate. One process trains one model fed from the
+  three sources in turn, `--cycles` times, and each ratio pairs fits made
+  seconds apart: this shared machine's speed drifts by more than the
+  difference measured (20% between two processes is common), and the
+  pairing cancels the drift. `--rounds` such processes. The pipeline
+  shares the CPU cores with the train step, so the ratio is what
+  streaming costs in practice;
 * `memory`: the largest resident set (sampled after every batch) of a
   process that streams one pass over a folder
   of `--memory-files` files (10,000 and 100,000 by default: the files of
@@ -144,22 +147,33 @@ def run_one(setting):
             rates.append(steps * batch_size / (time.perf_counter() - start))
         result.update(unit="img/s", rate_median=statistics.median(rates), rate_runs=rates)
         return result
+    # One process, one model, one compiled train step, fed in turn from
+    # memory, the folder and the shards, `cycles` times: each cycle's
+    # ratio pairs sources measured seconds apart, so the drift of this
+    # shared machine's speed (often 20% between two processes) cancels.
     size = setting["image_size"]
     encoder = training.build_encoder("resnet18", (size, size, 3), setting["width_multiplier"])
     model = training.build_method("simclr", encoder, seed=0)
     model.compile(optimizer="auto", jit_compile=False)
-    if setting["source"] == "memory":
-        stream = datasets.from_directory(setting["folder"], image_size=size, channels=3,
-                                         shuffle=False, verbose=False)
-        x = np.stack(list(stream.take(batch_size * steps).as_numpy_iterator()))
-        dataset = datasets.make_dataset(x, batch_size=batch_size, drop_remainder=True, seed=0)
-    else:
-        dataset = _stream(setting).repeat().batch(batch_size, drop_remainder=True).take(
-            steps).prefetch(tf.data.AUTOTUNE)
-    step_seconds, _ = time_steps(model, dataset, setting["repeats"])
-    rates = [batch_size / s for s in step_seconds]
-    result.update(unit="img/s", rate_median=statistics.median(rates), rate_runs=rates,
-                  best=max(rates), peak_memory_mb=_peak_rss_mb())
+    stream = datasets.from_directory(setting["folder"], image_size=size, channels=3,
+                                     shuffle=False, verbose=False)
+    x = np.stack(list(stream.take(batch_size * steps).as_numpy_iterator()))
+    feeds = {"memory": datasets.make_dataset(x, batch_size=batch_size, drop_remainder=True,
+                                             seed=0)}
+    for source in SOURCES[1:]:
+        feeds[source] = _stream(dict(setting, source=source)).repeat().batch(
+            batch_size, drop_remainder=True).take(steps).prefetch(tf.data.AUTOTUNE)
+    rates = {source: [] for source in SOURCES}
+    for source in SOURCES:  # warm-up: tracing, first files
+        time_steps(model, feeds[source], 0)
+    for _ in range(setting["cycles"]):
+        for source in SOURCES:
+            step_seconds, _ = time_steps(model, feeds[source], 1)
+            rates[source].append(batch_size / step_seconds[0])
+    result.update(unit="img/s", rates=rates,
+                  ratios={source: [r / m for r, m in zip(rates[source], rates["memory"])]
+                          for source in SOURCES[1:]},
+                  peak_memory_mb=_peak_rss_mb())
     return result
 
 
@@ -167,24 +181,24 @@ def format_table(rows):
     lines = []
     train = [r for r in rows if r["kind"] == "train"]
     if train:
-        # Rounds interleave the sources (memory, folder, shards, memory, ...)
-        # so that the shared machine's slow and fast spells fall on every
-        # source alike; each ratio is to the in-memory rate of its round.
-        memory_best = {r.get("round", 0): r["best"] for r in train if r["source"] == "memory"}
-        rounds = len(memory_best)
-        lines += [f"{'SimCLR fed from':<16}{'median img/s':>14}{'best img/s':>12}"
-                  f"{'x in-memory':>13}{'rounds':>8}", "-" * 63]
+        # Each ratio pairs a streamed fit with the in-memory fit of the same
+        # cycle in the same process; the table gives their median and the
+        # middle half of them (25th to 75th percentile).
+        cycles = sum(len(r["rates"]["memory"]) for r in train)
+        lines += [f"{'SimCLR fed from':<16}{'median img/s':>14}{'x in-memory':>13}"
+                  f"{'middle half':>15}", "-" * 58]
         for source in SOURCES:
-            mine = [r for r in train if r["source"] == source]
-            if not mine:
+            rates = [v for r in train for v in r["rates"][source]]
+            if source == "memory":
+                lines.append(f"{source:<16}{statistics.median(rates):>14.1f}{1:>13.3f}")
                 continue
-            ratios = [r["best"] / memory_best[r.get("round", 0)] for r in mine]
-            lines.append(
-                f"{source:<16}{statistics.median(r['rate_median'] for r in mine):>14.1f}"
-                f"{statistics.median(r['best'] for r in mine):>12.1f}"
-                f"{statistics.median(ratios):>13.3f}{len(mine):>8}")
-        lines += [f"(x in-memory: median over {rounds} round(s) of the best rate over the "
-                  "in-memory best of the same round)", ""]
+            ratios = sorted(v for r in train for v in r["ratios"][source])
+            low, _, high = statistics.quantiles(ratios, n=4) if len(ratios) > 1 \
+                else (ratios[0],) * 3
+            lines.append(f"{source:<16}{statistics.median(rates):>14.1f}"
+                         f"{statistics.median(ratios):>13.3f}{f'{low:.3f}-{high:.3f}':>15}")
+        lines += [f"(x in-memory: each streamed fit over the in-memory fit of the same cycle, "
+                  f"{cycles} cycles in {len(train)} process(es))", ""]
     pipeline = [r for r in rows if r["kind"] == "pipeline"]
     if pipeline:
         lines += [f"{'pipeline alone':<16}{'median img/s':>14}", "-" * 30]
@@ -212,7 +226,10 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3,
-                        help="train rates: rounds over the three sources, interleaved")
+                        help="train rates: processes, each measuring --cycles cycles")
+    parser.add_argument("--cycles", type=int, default=5,
+                        help="train rates: fits from memory, folder and shards in turn, "
+                             "per process")
     parser.add_argument("--memory-files", type=int, nargs="*", default=[10000, 100000])
     parser.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS,
                         help="which measurements (default: all)")
@@ -240,15 +257,16 @@ def main(argv=None):
                              image_size=args.image_size, channels=3, image_format="jpeg",
                              overwrite=True, verbose=False)
     common = {"image_size": args.image_size, "batch_size": args.batch_size,
-              "steps": args.steps, "repeats": args.repeats, "folder": folder, "shards": shards,
+              "steps": args.steps, "repeats": args.repeats, "cycles": args.cycles,
+              "folder": folder, "shards": shards,
               "width_multiplier": args.width_multiplier, "files": args.files}
     script = os.path.abspath(__file__)
     rows = []
     for round_ in range(args.rounds) if "train" in args.kinds else ():
-        for source in SOURCES:
-            rows.append(measure_in_child(
-                script, dict(common, kind="train", source=source, round=round_),
-                f"simclr fed from {source} (round {round_ + 1} of {args.rounds})"))
+        rows.append(measure_in_child(
+            script, dict(common, kind="train", round=round_),
+            f"simclr fed from memory, folder and shards in turn (process {round_ + 1} of "
+            f"{args.rounds})"))
     for source in SOURCES[1:] if "pipeline" in args.kinds else ():
         rows.append(measure_in_child(script, dict(common, kind="pipeline", source=source),
                                      f"the {source} pipeline alone"))

@@ -187,13 +187,18 @@ def test_streaming_trains_from_each_source(tmp_path):
     streaming.write_folder(str(folder), 32, 16)
     datasets.write_tfrecords(folder, tmp_path / "shards", shard_size=16, image_size=16,
                              verbose=False)
-    rows = [streaming.run_one({"kind": "train", "source": source, "image_size": 16,
-                               "batch_size": 8, "steps": 2, "repeats": 1,
-                               "width_multiplier": 0.125, "folder": str(folder),
-                               "shards": str(tmp_path / "shards")})
-            for source in streaming.SOURCES]
-    assert all(r["best"] > 0 for r in rows)
-    assert "x in-memory" in streaming.format_table(rows)
+    row = streaming.run_one({"kind": "train", "image_size": 16, "batch_size": 8, "steps": 2,
+                             "cycles": 2, "width_multiplier": 0.125, "folder": str(folder),
+                             "shards": str(tmp_path / "shards")})
+    # Every source fed the same model in turn, once per cycle; each ratio
+    # pairs a streamed fit with the in-memory fit of its cycle.
+    assert {s: len(v) for s, v in row["rates"].items()} == {s: 2 for s in streaming.SOURCES}
+    assert all(v > 0 for rates in row["rates"].values() for v in rates)
+    for source in ("folder", "tfrecords"):
+        assert row["ratios"][source] == pytest.approx(
+            [r / m for r, m in zip(row["rates"][source], row["rates"]["memory"])])
+    table = streaming.format_table([row])
+    assert "x in-memory" in table and "2 cycles in 1 process" in table
 
 
 def test_throughput_of_video_methods(tmp_path):
