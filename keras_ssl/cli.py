@@ -248,7 +248,10 @@ def build_parser():
 
     p = sub.add_parser("zoo", help="list and run the recipes under models/")
     zoo_sub = p.add_subparsers(dest="zoo_command", required=True)
-    zoo_sub.add_parser("list", help="recipes, their headline numbers and shipped weights")
+    zoo_help = ("a zoo folder of your own (recipes as NAME/config.json; default: the "
+                "project's models/, or KERAS_SSL_ZOO_DIR)")
+    z = zoo_sub.add_parser("list", help="recipes, their headline numbers and shipped weights")
+    z.add_argument("--zoo-dir", default=None, help=zoo_help)
     z = zoo_sub.add_parser("fetch", help="copy a recipe's pretrained preset, checksums verified")
     z.add_argument("name")
     z.add_argument("--out", required=True, help="folder to write the preset to")
@@ -261,8 +264,10 @@ def build_parser():
         "run with another budget are written to --out only",
     )
     z.add_argument("--out", default=None, help="run folder (default runs/zoo/NAME)")
+    z.add_argument("--zoo-dir", default=None, help=zoo_help)
     z = zoo_sub.add_parser("card", help="regenerate a model card from its results.json")
     z.add_argument("name")
+    z.add_argument("--zoo-dir", default=None, help=zoo_help)
 
     p = sub.add_parser("data", help="convert your own data for fast streaming")
     data_sub = p.add_subparsers(dest="data_command", required=True)
@@ -649,8 +654,9 @@ def cmd_zoo(args):
     if args.zoo_command == "list":
         shipped = {info["name"]: info for info in presets.available()}
         rows = []
-        for name in zoo.list_recipes():
-            path = os.path.join(zoo.default_zoo_dir(), name, "results.json")
+        zoo_dir = args.zoo_dir or zoo.default_zoo_dir()
+        for name in zoo.list_recipes(zoo_dir):
+            path = os.path.join(zoo_dir, name, "results.json")
             results = training.read_json(path) if os.path.exists(path) else None
             weights = f"{shipped[name]['size_mb']:.1f} MB" if name in shipped else "not shipped"
             rows.append((name, zoo.headline(results), weights))
@@ -668,12 +674,15 @@ def cmd_zoo(args):
         print(f"Load it with keras_ssl.backbones.Backbone.from_preset({out!r}).")
         return 0
     if args.zoo_command == "card":
-        zoo.load_recipe(args.name)
-        zoo.render_card(args.name)
-        zoo.render_readme()
-        print(f"Regenerated models/{args.name}/README.md and the README results table")
+        zoo_dir = args.zoo_dir or zoo.default_zoo_dir()
+        zoo.load_recipe(args.name, zoo_dir)
+        zoo.render_card(args.name, zoo_dir)
+        readme = zoo.render_readme(zoo_dir=zoo_dir, missing_ok=args.zoo_dir is not None)
+        print(f"Regenerated {os.path.join(zoo_dir, args.name, 'README.md')}"
+              + (" and the README results table" if readme is not None else ""))
         return 0
-    results = zoo.run_recipe(args.name, out_dir=args.out, budget_minutes=args.budget_minutes)
+    results = zoo.run_recipe(args.name, out_dir=args.out, budget_minutes=args.budget_minutes,
+                             zoo_dir=args.zoo_dir)
     print(zoo.results_table(results))
     print(f"Preset: {results['preset']['path']}. Total {results['total_seconds'] / 60:.1f} min.")
     return 0

@@ -148,7 +148,7 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     zoo_dir = zoo_dir or default_zoo_dir()
     config = load_recipe(name, zoo_dir)
     modality = modalities.for_method(config["method"])
-    modality.check_evaluation(config.get("evaluation", {}))
+    modality.check_evaluation(config.get("evaluation", {}), config)
     # A recipe that continues from a preset is compared with its twin from
     # random weights; checked before any training.
     scratch = scratch_results(config, zoo_dir) if config.get("scratch_recipe") else None
@@ -210,7 +210,9 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
                          **extra)
     manifest = presets.read_manifest(preset_dir)
     results["preset"] = {
-        "path": f"models/{name}/preset" if official else preset_dir,
+        # (`models/NAME/preset` for the project's own zoo)
+        "path": (os.path.join(os.path.basename(os.path.normpath(zoo_dir)), name, "preset")
+                 if official else preset_dir),
         "size_bytes": int(presets.folder_size(preset_dir)),
         "class_name": manifest["class_name"],
         "parameters": manifest["parameters"],
@@ -221,7 +223,7 @@ def run_recipe(name, out_dir=None, budget_minutes=None, zoo_dir=None, write=True
     if official:
         training.write_json(os.path.join(zoo_dir, name, "results.json"), results)
         render_card(name, zoo_dir)
-        render_readme(zoo_dir=zoo_dir)
+        render_readme(zoo_dir=zoo_dir, missing_ok=True)
     return results
 
 
@@ -280,6 +282,8 @@ def render_card(name, zoo_dir=None):
         head = text.split(CARD_BEGIN)[0]
         tail = text.split(CARD_END, 1)[1]
         text = head + block + tail
+    elif text.rstrip().endswith("## Results"):  # a card written up to its results
+        text = text.rstrip() + "\n\n" + block + "\n"
     else:
         text = text.rstrip() + "\n\n## Results\n\n" + block + "\n"
     with open(card_path, "w") as f:
@@ -600,13 +604,21 @@ def _preset_class(name, zoo_dir):
         return "?"
 
 
-def render_readme(readme_path=None, zoo_dir=None):
-    """Rewrite the generated results table of the top-level README.md."""
+def render_readme(readme_path=None, zoo_dir=None, missing_ok=False):
+    """Rewrite the generated results table of the top-level README.md (the
+    one beside the zoo folder). With `missing_ok`, a zoo of your own whose
+    parent folder has no README with the generated-section markers is left
+    alone (returns None) instead of raising."""
     zoo_dir = zoo_dir or default_zoo_dir()
-    readme_path = readme_path or os.path.join(os.path.dirname(zoo_dir), "README.md")
-    with open(readme_path) as f:
-        text = f.read()
+    readme_path = readme_path or os.path.join(os.path.dirname(os.path.normpath(zoo_dir)),
+                                              "README.md")
+    text = ""
+    if os.path.exists(readme_path):
+        with open(readme_path) as f:
+            text = f.read()
     if CARD_BEGIN not in text or CARD_END not in text:
+        if missing_ok:
+            return None
         raise ValueError(f"{readme_path} has no generated results section markers.")
     block = "\n".join([CARD_BEGIN, "", readme_table(zoo_dir), "", CARD_END])
     text = text.split(CARD_BEGIN)[0] + block + text.split(CARD_END, 1)[1]

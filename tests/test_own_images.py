@@ -109,3 +109,45 @@ def test_vit_patches_grow_with_the_image():
 
     # Small images keep 4-pixel patches; real sizes get at most 14 x 14 patches.
     assert [patch(s) for s in (8, 28, 32, 56, 64, 96, 224)] == [2, 4, 4, 4, 8, 8, 16]
+
+
+@pytest.mark.slow
+def test_a_recipe_names_a_folder(photos, tmp_path, capsys):
+    import os
+
+    from keras_ssl import zoo
+
+    # A zoo of the user's own: the recipe pretrains on a folder and is
+    # evaluated on labelled images named in `evaluation.labeled`.
+    zoo_dir = tmp_path / "myzoo"
+    (zoo_dir / "mine").mkdir(parents=True)
+    config = {"name": "mine", "method": "simclr", "dataset": str(photos), "backbone": "convnet",
+              "epochs": 1, "batch_size": 8, "seed": 0, "options": {"image_size": 16},
+              "evaluation": {"label_fractions": [1.0], "labeled": str(photos),
+                             "fine_tune": {"epochs": 1}}}
+    (zoo_dir / "mine" / "config.json").write_text(json.dumps(config))
+    assert run_cli("zoo", "run", "mine", "--zoo-dir", zoo_dir, "--out", tmp_path / "out") == 0
+    results = json.loads((zoo_dir / "mine" / "results.json").read_text())
+    assert results["dataset"] == str(photos) and results["labeled"] == str(photos)
+    assert results["pretrain"]["num_train"] == 40
+    for section in ("pretrained", "random_init"):
+        assert 0.0 <= results[section]["linear_probe@100%"] <= 1.0
+    assert 0.0 <= results["pretrained"]["fine_tune@100%"] <= 1.0
+    assert "embeddings_pca.png" in results["plots"]
+    assert results["preset"]["path"] == os.path.join("myzoo", "mine", "preset")
+    card = (zoo_dir / "mine" / "README.md").read_text()
+    assert zoo.CARD_BEGIN in card and results["command"] in card
+    assert not (tmp_path / "README.md").exists()  # no project README to update
+    assert run_cli("zoo", "list", "--zoo-dir", zoo_dir) == 0
+    assert "mine" in capsys.readouterr().out
+
+    # Without labelled images named, the recipe fails before pretraining.
+    del config["evaluation"]["labeled"]
+    (zoo_dir / "mine" / "config.json").write_text(json.dumps(config))
+    assert run_cli("zoo", "run", "mine", "--zoo-dir", zoo_dir, "--out", tmp_path / "out2") == 2
+    assert "name labelled ones in `evaluation.labeled`" in capsys.readouterr().err
+    config["evaluation"]["labeled"] = str(tmp_path / "nowhere")
+    (zoo_dir / "mine" / "config.json").write_text(json.dumps(config))
+    assert run_cli("zoo", "run", "mine", "--zoo-dir", zoo_dir, "--out", tmp_path / "out2") == 2
+    assert "`evaluation.labeled`" in capsys.readouterr().err
+    assert not (tmp_path / "out2" / "run").exists()

@@ -87,6 +87,10 @@ def test_a_recipe_without_a_card_gets_one_from_its_results(tmp_path):
     assert text.startswith(f"# {name}\n") and zoo.CARD_BEGIN in text and zoo.CARD_END in text
     assert (tmp_path / name / "README.md").read_text() == text
     assert zoo.render_card(name, str(tmp_path)) == text
+    # A card written up to its "## Results" heading gets the block under it.
+    (tmp_path / name / "README.md").write_text(f"# {name}\n\nAbout.\n\n## Results\n")
+    text = zoo.render_card(name, str(tmp_path))
+    assert text.count("## Results") == 1 and text.index("## Results") < text.index(zoo.CARD_BEGIN)
 
 
 def test_recipe_evaluation_settings_are_checked_before_pretraining(tmp_path):

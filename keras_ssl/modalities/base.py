@@ -233,9 +233,10 @@ class Modality:
     #: not checked)
     evaluation_settings = None
 
-    def check_evaluation(self, evaluation_config):
+    def check_evaluation(self, evaluation_config, config=None):
         """Raise a clear error for a recipe's unknown `evaluation` settings
-        (called before pretraining, so a typo costs no run)."""
+        (called before pretraining, so a typo costs no run); `config`, the
+        whole recipe, where a setting depends on the rest of it."""
         if self.evaluation_settings is None:
             return
         unknown = set(evaluation_config) - set(self.evaluation_settings)

@@ -184,10 +184,25 @@ class ImageModality(Modality):
             config["options"].setdefault("image_size", [int(height), int(width)])
             config["options"].setdefault("channels", int(channels))
 
-    evaluation_settings = ("label_fractions", "feature_layers", "fine_tune")
+    evaluation_settings = ("label_fractions", "feature_layers", "fine_tune", "labeled")
 
-    def check_evaluation(self, evaluation_config):
-        super().check_evaluation(evaluation_config)
+    def check_evaluation(self, evaluation_config, config=None):
+        super().check_evaluation(evaluation_config, config)
+        labeled = evaluation_config.get("labeled")
+        if labeled is not None and not (os.path.isdir(labeled)
+                                        or streams.is_tfrecord_source(labeled)):
+            raise ValueError(
+                f"`evaluation.labeled` {labeled!r} does not exist: expected a folder with one "
+                "sub-folder of images per class, or labelled TFRecord shards."
+            )
+        if config is not None and labeled is None \
+                and streams.is_image_source(config.get("dataset")):
+            raise ValueError(
+                f"The recipe pretrains on images of your own ({config['dataset']!r}), which "
+                "carry no labels to evaluate with: name labelled ones in `evaluation.labeled` "
+                "(a folder with one sub-folder per class, or labelled TFRecord shards; split "
+                "80/20 per class into probe training and test images)."
+            )
         fine_tune = evaluation_config.get("fine_tune", {})
         known = {"epochs", "learning_rate", "scratch_learning_rate", *FINE_TUNE_OPTIONS}
         unknown = set(fine_tune) - known
@@ -338,18 +353,20 @@ class ImageModality(Modality):
         from keras_ssl import evaluation
 
         data = run["data"]
-        if data.get("labelled") is None:
-            raise ValueError(
-                f"A recipe is evaluated on a built-in labelled dataset; {run['config']['dataset']!r}"
-                " holds unlabelled images of your own (probe them with `keras-ssl probe --run "
-                "RUN --labeled PATH`)."
-            )
+        eval_cfg = config.get("evaluation", {})
+        class_names = None
+        if data.get("labelled") is None:  # images of your own: labelled ones named
+            self.check_evaluation(eval_cfg, run["config"])
+            shape = self._input_shape(data)
+            data = dict(data)
+            data["labelled"], class_names = streams.load_labelled_images(
+                eval_cfg["labeled"], image_size=tuple(shape[:2]), channels=int(shape[2]),
+                seed=int(run["config"]["seed"]))
         (x_train, y_train), (x_test, y_test) = data["labelled"]
         if quick:  # the machinery at a tiny size: for tests, not for results
             x_train, y_train = x_train[:2000], y_train[:2000]
             x_test, y_test = x_test[:200], y_test[:200]
         labelled = ((x_train, y_train), (x_test, y_test))
-        eval_cfg = config.get("evaluation", {})
         fractions = [float(f) for f in eval_cfg.get("label_fractions", [0.01, 1.0])]
         seed = int(run["config"]["seed"])
         encoder = run["model"].encoder
@@ -357,6 +374,8 @@ class ImageModality(Modality):
         # the random-init baseline is probed at the same layers.
         layers = eval_cfg.get("feature_layers")
         results = {"label_fractions": fractions}
+        if class_names is not None:
+            results["labeled"] = os.fspath(eval_cfg["labeled"])
         if layers:
             results["feature_layers"] = list(layers)
         results["pretrained"] = self.probe(evaluation.feature_model(encoder, layers), labelled,
@@ -411,10 +430,10 @@ class ImageModality(Modality):
             learning_rate=float(ft.get("learning_rate", 1e-3)), verbose=0, seed=seed, **options,
         )
         results["pretrained"][f"fine_tune@{label}"] = acc
-        results["plots"] = self.plots(run, (x_test, y_test))
+        results["plots"] = self.plots(run, (x_test, y_test), class_names=class_names)
         return results
 
-    def plots(self, run, test):
+    def plots(self, run, test, class_names=None):
         """Embedding projection, retrieval grid, reconstructions (generative
         methods) as PNGs in the run folder, and TensorBoard Embedding
         Projector files in its `logs/`; returns the PNG names."""
@@ -432,7 +451,7 @@ class ImageModality(Modality):
 
         x, y = x_test[:2000], y_test[:2000]
         features = evaluation.extract_features(model.encoder, x)
-        class_names = datasets_lib.info(dataset)["class_names"]
+        class_names = class_names or datasets_lib.info(dataset)["class_names"]
         keep(visualize.plot_embeddings(features, y, class_names=class_names,
                                        path=os.path.join(run_dir, "embeddings_pca.png")),
              "embeddings_pca.png")
@@ -476,6 +495,10 @@ class ImageModality(Modality):
         lines = table_lines(columns, rows)
         if results.get("teacher"):
             lines += teacher_cost_lines(results, "images")
+        if results.get("labeled"):
+            lines += ["", f"Evaluated on the labelled images of `{results['labeled']}` (one "
+                      "sub-folder per class), split 80/20 per class into training and test "
+                      "images."]
         if results.get("feature_layers"):
             lines += ["", "Probes and kNN read the encoder at layers "
                       + ", ".join(f"`{name}`" for name in results["feature_layers"])

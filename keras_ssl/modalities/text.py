@@ -150,8 +150,8 @@ class TextModality(Modality):
     def default_dataset(self):
         return None  # keras_ssl.datasets.read_texts' default: Shakespeare
 
-    def check_evaluation(self, evaluation_config):
-        super().check_evaluation(evaluation_config)
+    def check_evaluation(self, evaluation_config, config=None):
+        super().check_evaluation(evaluation_config, config)
         if evaluation_config.get("adversarial"):
             from keras_ssl import adversarial
 
