@@ -208,8 +208,10 @@ def test_shipped_presets_are_small():
     too_big = {name: f"{size / 2**20:.1f} MB" for name, size in sizes.items()
                if size > (16 if name in teachers else 8) * 2**20}
     assert not too_big, f"presets over 8 MB (16 MB for a teacher): {too_big}"
+    # The whole zoo: about 3 MB a recipe for some 35 recipes, with room for
+    # a few more before its weights need a smaller format.
     total = sum(sizes.values())
-    assert total < 100 * 2**20, f"shipped presets take {total / 2**20:.1f} MB"
+    assert total < 128 * 2**20, f"shipped presets take {total / 2**20:.1f} MB"
 
 
 def _reproduced():
